@@ -1,0 +1,489 @@
+# cython: language_level=3
+"""bt's engine: the run context, the translated-block cache and the hot loop.
+
+The loop (run_loop) is C without the GIL: it looks a block up (a direct-mapped
+jump cache on the linear EIP in front of the hash table on physical address and
+mode), translates on a miss, runs its micro-ops, and looks at the instruction
+budget and stop requests only between blocks.  It returns to Python for what
+Python must do (port I/O to device models, an exception the guest cannot take
+yet, HLT, the end of the budget) with an exit code.
+"""
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memset, memcpy
+cimport numpy as cnp
+import numpy as np
+
+from bt._types cimport u8, u16, u32, u64, i8, i16, i32, i64
+from bt._insn cimport *
+from bt._state cimport *
+from bt.decoder cimport decoder_new, decoder_free, bt_decode
+
+cnp.import_array()
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    enum:
+        CLOCK_MONOTONIC
+    int clock_gettime(int clk, timespec* ts)
+
+
+cdef enum:
+    MAX_BLOCK_INSNS = 64
+    HT_BITS = 16
+    JC_BITS = 12
+
+# Why the loop returned (mirrored by bt.machine.ExitKind)
+cdef enum ExitCode:
+    EXIT_NONE = 0
+    EXIT_MAX_INSNS = 1
+    EXIT_HLT = 2
+    EXIT_EXCEPTION = 3
+    EXIT_BAD_MEM = 4
+    EXIT_STOP = 5
+    EXIT_IO = 6
+    EXIT_UNSUPPORTED = 7
+
+# Micro-op status (see semantics.pxi)
+cdef enum Status:
+    ST_OK = 0
+    ST_JUMP = 1
+    ST_FAULT = 2
+    ST_STOP_BEFORE = 3
+    ST_STOP_AFTER = 4
+    ST_REPEAT = 5
+    ST_UNSUPPORTED_FAR = 6
+
+# Strategies
+cdef enum Strategy:
+    STRAT_INTERP = 0
+    STRAT_BLOCK = 1
+
+ctypedef struct JcEntryC:
+    u32 lin
+    u32 mode
+    BlockC* b
+
+ctypedef struct CtxC:
+    CpuStateC cpu
+    u8* ram               # guest physical memory (the numpy array's buffer)
+    u32 ram_size
+    u32 npages
+    void* decoder
+    int strategy
+    int stop_request      # set from another thread to end the run at a block boundary
+    # translated-block cache
+    BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
+    JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
+    BlockC** page_blocks  # per 4 KiB physical page: its blocks (for invalidation)
+    BlockC* all_blocks
+    BlockC* graveyard     # unlinked blocks, freed at the next block boundary
+    BlockC* scratch       # translation buffer; the interp strategy runs from it
+    u32 nblocks
+    u32 max_blocks        # cache bound: a full cache is flushed
+    # per-block execution state
+    u32 beip              # EIP of the running block's first instruction
+    u32 ipmask            # 0xFFFF for 16-bit code
+    u32 ea                # effective address of the current micro-op
+    UopC* cur_uops
+    int smc               # a store hit translated code: leave the block
+    int mode_dirty        # CR0/CR4 changed
+    # exit and exception reporting
+    int exit_kind
+    u32 exit_addr
+    u32 exit_size
+    int exc_vec
+    u32 exc_err
+    int exc_has_err
+    SegC tmpseg
+    u32 cpuid[16][4]      # leaves 0..7 and 0x80000000U..7
+    # counters
+    u64 insns
+    u64 blocks_translated
+    u64 insns_translated
+    u64 cache_hits
+    u64 cache_misses
+    u64 jc_hits
+    u64 invalidations
+    u64 flushes
+    u64 translate_ns
+    u64 exc_count[32]
+    u64 callouts[<int>OP_COUNT]
+
+
+include "cache.pxi"
+include "memory.pxi"
+include "semantics.pxi"
+include "hv.pxi"
+include "dispatch.pxi"
+include "translator.pxi"
+
+
+cdef inline u32 mode_bits(CtxC* c) noexcept nogil:
+    return ((c.cpu.seg[S_CS].flags & SF_BIG) != 0) | (<u32>c.cpu.cpl << 1) | \
+           ((c.cpu.cr[0] & 1) << 3) | (((c.cpu.cr[0] >> 31) & 1) << 4)
+
+
+cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
+    cdef u64 left = budget
+    cdef BlockC* b
+    cdef JcEntryC* e
+    cdef SegC* cs
+    cdef u32 eip, lin, mode, i, n
+    cdef int st
+    while True:
+        if c.graveyard != NULL:
+            free_graveyard(c)
+        if c.stop_request:
+            c.stop_request = 0
+            return EXIT_STOP
+        if left == 0:
+            return EXIT_MAX_INSNS
+        cs = &c.cpu.seg[S_CS]
+        eip = c.cpu.eip
+        lin = cs.base + eip
+        c.ipmask = 0xFFFFFFFFU if (cs.flags & SF_BIG) else 0xFFFF
+        if c.strategy == STRAT_INTERP:
+            st = translate(c, eip, lin, 1, c.scratch)
+            b = c.scratch
+        else:
+            mode = mode_bits(c)
+            e = &c.jc[lin & ((1 << JC_BITS) - 1)]
+            if e.b != NULL and e.lin == lin and e.mode == mode:
+                b = e.b
+                c.jc_hits += 1
+                st = 0
+            else:
+                b = block_find(c, lin, mode)
+                st = 0
+                if b != NULL:
+                    c.cache_hits += 1
+                else:
+                    c.cache_misses += 1
+                    st = translate(c, eip, lin, MAX_BLOCK_INSNS, c.scratch)
+                    if st == 0:
+                        if c.scratch.pa == 0xFFFFFFFFU:
+                            b = c.scratch
+                        else:
+                            if c.nblocks >= c.max_blocks:
+                                flush_all(c)
+                            b = block_install(c, c.scratch, mode)
+                            if b == NULL:
+                                b = c.scratch
+                if st == 0 and b != c.scratch:
+                    e.lin = lin
+                    e.mode = mode
+                    e.b = b
+        if st:
+            # the first instruction could not even be fetched
+            if st == ST_FAULT:
+                c.exc_count[c.exc_vec & 31] += 1
+                c.exit_kind = EXIT_EXCEPTION
+            return c.exit_kind
+        b.hits += 1
+        c.beip = eip
+        c.cur_uops = b.uops
+        c.smc = 0
+        n = b.ninsns
+        if n > left:
+            n = <u32>left
+        i = 0
+        st = ST_OK
+        while i < n:
+            st = exec_uop(c, &b.uops[i])
+            if st != ST_OK:
+                break
+            i += 1
+            if c.smc:
+                break
+        if st == ST_OK:
+            c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
+            c.insns += i
+            left -= i
+        elif st == ST_JUMP:
+            c.insns += i + 1
+            left -= i + 1
+        elif st == ST_REPEAT:
+            c.cpu.eip = (eip + b.uops[i].eoff) & c.ipmask
+            c.insns += i
+            left -= i
+        elif st == ST_STOP_AFTER:
+            c.insns += i + 1
+            if c.exit_kind == EXIT_EXCEPTION:
+                c.exc_count[c.exc_vec & 31] += 1
+            return c.exit_kind
+        else:
+            c.cpu.eip = (eip + b.uops[i].eoff) & c.ipmask
+            c.insns += i
+            if st == ST_FAULT:
+                c.exc_count[c.exc_vec & 31] += 1
+                c.exit_kind = EXIT_EXCEPTION
+            return c.exit_kind
+
+
+# ---------------------------------------------------------------- Python side
+
+SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
+REG_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+
+
+cdef class Core:
+    """The C machine state and the loop; bt.machine.Machine wraps it."""
+    cdef CtxC* c
+    cdef object ram_array         # keeps the numpy buffer alive
+
+    def __cinit__(self, cnp.ndarray ram not None, str strategy="block", int max_blocks=65536):
+        if ram.dtype != np.uint8 or ram.ndim != 1 or not ram.flags["C_CONTIGUOUS"]:
+            raise ValueError("ram must be a contiguous 1-D numpy uint8 array")
+        if ram.shape[0] < 4096 or ram.shape[0] % 4096 or ram.shape[0] > 0xFFFFF000U:
+            raise ValueError("ram size must be a multiple of 4 KiB, at least 4 KiB, below 4 GiB")
+        self.c = <CtxC*>calloc(1, sizeof(CtxC))
+        if self.c == NULL:
+            raise MemoryError()
+        self.ram_array = ram
+        c = self.c
+        c.ram = <u8*>cnp.PyArray_DATA(ram)
+        c.ram_size = <u32>ram.shape[0]
+        c.npages = (c.ram_size + 4095) >> 12
+        c.htab = <BlockC**>calloc(1 << HT_BITS, sizeof(BlockC*))
+        c.jc = <JcEntryC*>calloc(1 << JC_BITS, sizeof(JcEntryC))
+        # one spare slot so that lwr's page check of the last byte stays in bounds
+        c.page_blocks = <BlockC**>calloc(c.npages + 1, sizeof(BlockC*))
+        c.scratch = <BlockC*>malloc(sizeof(BlockC) + MAX_BLOCK_INSNS * sizeof(UopC))
+        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.scratch == NULL:
+            raise MemoryError()
+        c.decoder = decoder_new()
+        c.max_blocks = max_blocks
+        self.strategy = strategy
+
+    def __dealloc__(self):
+        if self.c != NULL:
+            flush_all(self.c)
+            free_graveyard(self.c)
+            free(self.c.htab)
+            free(self.c.jc)
+            free(self.c.page_blocks)
+            free(self.c.scratch)
+            if self.c.decoder != NULL:
+                decoder_free(self.c.decoder)
+            free(self.c)
+            self.c = NULL
+
+    property strategy:
+        def __get__(self):
+            return "interp" if self.c.strategy == STRAT_INTERP else "block"
+        def __set__(self, str s):
+            if s == "interp":
+                self.c.strategy = STRAT_INTERP
+            elif s == "block":
+                self.c.strategy = STRAT_BLOCK
+            else:
+                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block)")
+
+    # ---- execution
+    def run(self, unsigned long long max_insns):
+        """Run at most max_insns guest instructions; returns the exit code."""
+        cdef int r
+        cdef u64 budget = max_insns
+        with nogil:
+            r = run_loop(self.c, budget)
+        return r
+
+    def request_stop(self):
+        self.c.stop_request = 1
+
+    def exit_info(self):
+        c = self.c
+        return {"kind": c.exit_kind, "addr": c.exit_addr, "size": c.exit_size,
+                "vector": c.exc_vec, "error_code": c.exc_err if c.exc_has_err else None}
+
+    def current_insn(self):
+        """(op, len, bytes) of the instruction at CS:EIP, for exits that stop before it."""
+        cdef InsnC ins
+        cdef u32 lin = self.c.cpu.seg[S_CS].base + self.c.cpu.eip
+        cdef int n
+        if lin >= self.c.ram_size:
+            return None
+        avail = min(15, self.c.ram_size - lin)
+        n = bt_decode(self.c.decoder, self.c.ram + lin, avail, self.c.cpu.eip,
+                      (self.c.cpu.seg[S_CS].flags & SF_BIG) != 0, &ins)
+        raw = bytes(<u8[:avail]>(self.c.ram + lin))
+        if n == 0:
+            return {"op": 0, "len": 0, "bytes": raw}
+        return {"op": ins.op, "len": ins.len, "bytes": raw[:ins.len], "osz": ins.osz,
+                "asz": ins.asz, "prefix": ins.prefix, "seg": ins.seg, "esize": ins.ops[0].size,
+                "ops": [(ins.ops[i].kind, ins.ops[i].size, ins.ops[i].reg, ins.ops[i].imm)
+                        for i in range(ins.nops)]}
+
+    # ---- cache control
+    def invalidate(self, unsigned int pa, unsigned int n):
+        """Drop translations of physical pages [pa, pa+n) (a write from outside the guest)."""
+        cdef u32 p
+        if n == 0:
+            return
+        for p in range(pa >> 12, min((pa + n - 1) >> 12, self.c.npages - 1) + 1):
+            if self.c.page_blocks[p] != NULL:
+                invalidate_page(self.c, p)
+        free_graveyard(self.c)
+
+    def flush(self):
+        flush_all(self.c)
+        free_graveyard(self.c)
+
+    # ---- registers
+    def get_reg(self, int i):
+        return self.c.cpu.regs[i]
+
+    def set_reg(self, int i, unsigned int v):
+        self.c.cpu.regs[i] = v
+
+    property eip:
+        def __get__(self):
+            return self.c.cpu.eip
+        def __set__(self, unsigned int v):
+            self.c.cpu.eip = v
+
+    property eflags:
+        def __get__(self):
+            return self.c.cpu.eflags
+        def __set__(self, unsigned int v):
+            self.c.cpu.eflags = (v | 2) & 0x003F7FD7U
+
+    property cpl:
+        def __get__(self):
+            return self.c.cpu.cpl
+        def __set__(self, int v):
+            self.c.cpu.cpl = v & 3
+
+    property halted:
+        def __get__(self):
+            return self.c.cpu.halted
+        def __set__(self, int v):
+            self.c.cpu.halted = v
+
+    def get_cr(self, int i):
+        return self.c.cpu.cr[i]
+
+    def set_cr(self, int i, unsigned int v):
+        self.c.cpu.cr[i] = v
+
+    def get_seg(self, int i):
+        cdef SegC* s = self.seg_ptr(i)
+        return (s.sel, s.base, s.limit, s.attr, s.flags)
+
+    def set_seg(self, int i, unsigned int sel, unsigned int base, unsigned int limit,
+                unsigned int attr, int flags=-1):
+        """Set a segment register with its hidden part.  flags=-1 derives the
+        access flags from attr (descriptor byte 5 | byte 6 high nibble << 8)."""
+        cdef SegC* s = self.seg_ptr(i)
+        cdef u32 typ = attr & 0xF
+        s.sel = sel
+        s.base = base
+        s.limit = limit
+        s.attr = attr
+        if flags >= 0:
+            s.flags = flags
+        else:
+            s.flags = SF_VALID if (attr & 0x80) else 0
+            if attr & 0x10:
+                if typ & 8:
+                    s.flags |= SF_EXEC | (SF_READ if typ & 2 else 0)
+                else:
+                    s.flags |= SF_READ | (SF_WRITE if typ & 2 else 0) | (SF_EXPDOWN if typ & 4 else 0)
+            if attr & 0x400:
+                s.flags |= SF_BIG
+        seg_update_flat(s)
+
+    def load_seg(self, int i, unsigned int sel):
+        """Load a segment register the way the guest's MOV would (real or
+        protected mode rules); returns the exception vector or None."""
+        if i == S_CS:
+            st = load_cs(self.c, sel, self.c.cpu.eip)
+        else:
+            st = load_seg(self.c, i, sel)
+        if st:
+            return self.c.exc_vec
+        return None
+
+    cdef SegC* seg_ptr(self, int i) except NULL:
+        if 0 <= i < 6:
+            return &self.c.cpu.seg[i]
+        if i == 6:
+            return &self.c.cpu.ldtr
+        if i == 7:
+            return &self.c.cpu.tr
+        raise IndexError(i)
+
+    def get_dtr(self, int which):
+        cdef DtrC* d = &self.c.cpu.gdtr if which == 0 else &self.c.cpu.idtr
+        return (d.base, d.limit)
+
+    def set_dtr(self, int which, unsigned int base, unsigned int limit):
+        cdef DtrC* d = &self.c.cpu.gdtr if which == 0 else &self.c.cpu.idtr
+        d.base = base
+        d.limit = limit
+
+    def get_dr(self, int i):
+        return self.c.cpu.dr[i]
+
+    def set_dr(self, int i, unsigned int v):
+        self.c.cpu.dr[i] = v
+
+    def get_msrs(self):
+        cpu = &self.c.cpu
+        return {"tsc": cpu.tsc, "sysenter_cs": cpu.msr_sysenter_cs,
+                "sysenter_esp": cpu.msr_sysenter_esp, "sysenter_eip": cpu.msr_sysenter_eip,
+                "apic_base": cpu.msr_apic_base}
+
+    def set_msrs(self, d):
+        cpu = &self.c.cpu
+        cpu.tsc = d["tsc"]
+        cpu.msr_sysenter_cs = d["sysenter_cs"]
+        cpu.msr_sysenter_esp = d["sysenter_esp"]
+        cpu.msr_sysenter_eip = d["sysenter_eip"]
+        cpu.msr_apic_base = d["apic_base"]
+
+    property shadow:
+        def __get__(self):
+            return self.c.cpu.shadow
+        def __set__(self, int v):
+            self.c.cpu.shadow = v
+
+    def set_cpuid(self, unsigned int leaf, unsigned int a, unsigned int b, unsigned int c_,
+                  unsigned int d):
+        cdef int n = leaf if leaf < 8 else 8 + (leaf & 7)
+        self.c.cpuid[n][0] = a
+        self.c.cpuid[n][1] = b
+        self.c.cpuid[n][2] = c_
+        self.c.cpuid[n][3] = d
+
+    # ---- counters
+    def counters(self):
+        c = self.c
+        d = {
+            "insns": c.insns,
+            "blocks_translated": c.blocks_translated,
+            "insns_translated": c.insns_translated,
+            "cache_hits": c.cache_hits,
+            "cache_misses": c.cache_misses,
+            "jc_hits": c.jc_hits,
+            "cache_invalidations": c.invalidations,
+            "cache_flushes": c.flushes,
+            "cache_blocks": c.nblocks,
+            "translate_ns": c.translate_ns,
+        }
+        d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}
+        d["callouts"] = {op: c.callouts[op] for op in range(<int>OP_COUNT) if c.callouts[op]}
+        return d
+
+    property insns:
+        def __get__(self):
+            return self.c.insns
+        def __set__(self, unsigned long long v):
+            self.c.insns = v
+
+
+def uop_struct_size():
+    return sizeof(UopC)

@@ -1,0 +1,423 @@
+"""The Python face of bt: ``Machine`` with its ``cpu``, ``mem`` and ``run()``.
+
+    from bt import Machine
+    m = Machine(ram_size=16 << 20, strategy="block")
+    m.mem.write(0x1000, code)
+    m.cpu.eip = 0x1000; m.cpu.esp = 0x9000
+    ex = m.run(max_insns=1_000_000)
+"""
+import enum
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bt._jit import Core, REG_NAMES, SEG_NAMES
+from bt.decoder import OP_NAMES
+from bt.devices.bus import PortBus
+
+STRATEGIES = ("interp", "block")
+
+# Default CPU model: a P6-family part that reports only what bt implements.
+# No FPU bit until the x87 issue lands; no PSE/PGE until paging does.
+CPUID_FEATURES_EDX = (1 << 4) | (1 << 5) | (1 << 8) | (1 << 15)   # TSC MSR CX8 CMOV
+DEFAULT_CPUID = {
+    0: (1, int.from_bytes(b"Genu", "little"), int.from_bytes(b"ntel", "little"),
+        int.from_bytes(b"ineI", "little")),
+    1: (0x00000619, 0, 0, CPUID_FEATURES_EDX),
+    0x80000000: (0x80000000, 0, 0, 0),
+}
+
+# OP_* numbers of the port I/O instructions (from bt.decoder.OP_NAMES)
+_OP = {name: num for num, name in OP_NAMES.items()}
+
+
+class ExitKind(enum.IntEnum):
+    """Why ``Machine.run`` returned (mirrors ExitCode in bt/_jit.pyx)."""
+    NONE = 0
+    MAX_INSNS = 1        # the instruction budget is spent
+    HLT = 2              # the guest halted
+    EXCEPTION = 3        # an exception the guest cannot take yet (no IDT delivery yet)
+    BAD_MEM = 4          # an access outside RAM
+    STOP = 5             # stop() was called
+    IO = 6               # internal: port I/O, completed by Machine before returning
+    UNSUPPORTED = 7      # an instruction bt knows but does not implement yet
+
+
+EXCEPTION_NAMES = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
+                   8: "#DF", 10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF",
+                   16: "#MF", 17: "#AC", 18: "#MC"}
+
+
+@dataclass
+class Exit:
+    """The result of a run: ``kind`` and where the guest stood."""
+    kind: ExitKind
+    eip: int
+    vector: int | None = None
+    error_code: int | None = None
+    addr: int | None = None
+    insn_bytes: bytes = b""
+    message: str = ""
+
+    def __str__(self):
+        return self.message or f"{self.kind.name} at eip={self.eip:#x}"
+
+
+class BtError(Exception):
+    """A clear, user-facing error (bad option, bad image, bad address)."""
+
+
+class Memory:
+    """Guest physical memory: a numpy uint8 array, with cache-coherent writes."""
+
+    def __init__(self, machine):
+        self._m = machine
+        self.ram = machine.ram
+
+    def _check(self, addr, n):
+        if addr < 0 or n < 0 or addr + n > self.ram.shape[0]:
+            raise BtError(f"physical range {addr:#x}+{n:#x} is outside RAM "
+                          f"(size {self.ram.shape[0]:#x})")
+
+    def read(self, addr, n):
+        """Read n bytes of physical memory at addr."""
+        self._check(addr, n)
+        return self.ram[addr:addr + n].tobytes()
+
+    def write(self, addr, data):
+        """Write bytes at physical addr; translations of those pages are dropped."""
+        data = bytes(data)
+        self._check(addr, len(data))
+        self.ram[addr:addr + len(data)] = np.frombuffer(data, np.uint8)
+        self._m.core.invalidate(addr, len(data))
+
+    def read_u32(self, addr):
+        return int.from_bytes(self.read(addr, 4), "little")
+
+    def write_u32(self, addr, value):
+        self.write(addr, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+class Cpu:
+    """Registers as attributes: eax..edi, ax..di, al..bh, eip, eflags, cs..gs, cr0..cr4.
+
+    ``state`` is a dict of the whole CPU state that round-trips exactly.
+    """
+
+    def __init__(self, machine):
+        object.__setattr__(self, "_m", machine)
+        object.__setattr__(self, "_core", machine.core)
+
+    def __getattr__(self, name):
+        core = self._core
+        if name in _REG32:
+            return core.get_reg(_REG32[name])
+        if name in _REG16:
+            return core.get_reg(_REG16[name]) & 0xFFFF
+        if name in _REG8:
+            r, sh = _REG8[name]
+            return (core.get_reg(r) >> sh) & 0xFF
+        if name in _SEGS:
+            return core.get_seg(_SEGS[name])[0]
+        if name in _CRS:
+            return core.get_cr(_CRS[name])
+        if name in ("eip", "eflags", "cpl", "halted"):
+            return getattr(core, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        core = self._core
+        value = int(value)
+        if name in _REG32:
+            core.set_reg(_REG32[name], value & 0xFFFFFFFF)
+        elif name in _REG16:
+            r = _REG16[name]
+            core.set_reg(r, (core.get_reg(r) & 0xFFFF0000) | (value & 0xFFFF))
+        elif name in _REG8:
+            r, sh = _REG8[name]
+            core.set_reg(r, (core.get_reg(r) & ~(0xFF << sh) & 0xFFFFFFFF) | ((value & 0xFF) << sh))
+        elif name in _SEGS:
+            self.load_seg(name, value)
+        elif name in _CRS:
+            core.set_cr(_CRS[name], value & 0xFFFFFFFF)
+        elif name in ("eip", "eflags", "cpl", "halted"):
+            setattr(core, name, value)
+        else:
+            raise AttributeError(name)
+
+    def load_seg(self, name, sel):
+        """Load segment register ``name`` with selector sel as the guest's MOV would.
+
+        In real mode the base becomes sel*16.  In protected mode the descriptor
+        comes from the GDT/LDT; without a GDT (limit 0) only the selector changes.
+        """
+        i = _SEGS[name]
+        core = self._core
+        if core.get_cr(0) & 1 and core.get_dtr(0)[1] == 0:
+            s = core.get_seg(i)
+            core.set_seg(i, sel & 0xFFFF, s[1], s[2], s[3], s[4])
+            return
+        vec = core.load_seg(i, sel & 0xFFFF)
+        if vec is not None:
+            raise BtError(f"loading {name}={sel:#x} faults with vector {vec}")
+
+    def set_seg(self, name, sel, base, limit, attr):
+        """Set a segment register with an explicit hidden part (base, byte limit,
+        attr = descriptor byte 5 | (byte 6 >> 4) << 8)."""
+        self._core.set_seg(_SEGS[name], sel, base, limit, attr)
+
+    def get_seg(self, name):
+        sel, base, limit, attr, _ = self._core.get_seg(_SEGS[name])
+        return {"sel": sel, "base": base, "limit": limit, "attr": attr}
+
+    @property
+    def state(self):
+        core = self._core
+        d = {n: core.get_reg(i) for i, n in enumerate(REG_NAMES)}
+        d["eip"] = core.eip
+        d["eflags"] = core.eflags
+        for i, n in enumerate(SEG_NAMES + ("ldtr", "tr")):
+            d[n] = core.get_seg(i)
+        d["gdtr"] = core.get_dtr(0)
+        d["idtr"] = core.get_dtr(1)
+        for i in range(5):
+            d[f"cr{i}"] = core.get_cr(i)
+        for i in range(8):
+            d[f"dr{i}"] = core.get_dr(i)
+        d["cpl"] = core.cpl
+        d["halted"] = core.halted
+        d["shadow"] = core.shadow
+        d["msrs"] = core.get_msrs()
+        return d
+
+    @state.setter
+    def state(self, d):
+        core = self._core
+        for i, n in enumerate(REG_NAMES):
+            core.set_reg(i, d[n])
+        core.eip = d["eip"]
+        core.eflags = d["eflags"]
+        for i, n in enumerate(SEG_NAMES + ("ldtr", "tr")):
+            core.set_seg(i, *d[n])
+        core.set_dtr(0, *d["gdtr"])
+        core.set_dtr(1, *d["idtr"])
+        for i in range(5):
+            core.set_cr(i, d[f"cr{i}"])
+        for i in range(8):
+            core.set_dr(i, d[f"dr{i}"])
+        core.cpl = d["cpl"]
+        core.halted = d["halted"]
+        core.shadow = d["shadow"]
+        core.set_msrs(d["msrs"])
+        core.flush()
+
+
+_REG32 = {n: i for i, n in enumerate(REG_NAMES)}
+_REG16 = {n[1:]: i for i, n in enumerate(REG_NAMES)}
+_REG8 = {"al": (0, 0), "cl": (1, 0), "dl": (2, 0), "bl": (3, 0),
+         "ah": (0, 8), "ch": (1, 8), "dh": (2, 8), "bh": (3, 8)}
+_SEGS = {n: i for i, n in enumerate(SEG_NAMES)}
+_CRS = {f"cr{i}": i for i in range(5)}
+
+
+class Machine:
+    """An IA-32 machine: CPU, RAM and the I/O-port bus, run by bt's engine.
+
+    Args:
+        ram_size: bytes of RAM at physical 0 (a multiple of 4 KiB).
+        strategy: "interp" (one instruction at a time, the reference) or
+            "block" (translated blocks, cached).
+        mode: "prot" (32-bit flat protected mode, CPL 0, paging off, IF=0:
+            a Multiboot entry state) or "real" (16-bit real mode, CS=0).
+        max_blocks: bound on cached translated blocks; a full cache is flushed.
+        cpuid: {leaf: (eax, ebx, ecx, edx)} overriding the default CPU model.
+    """
+
+    def __init__(self, ram_size=16 << 20, strategy="block", mode="prot",
+                 max_blocks=65536, cpuid=None):
+        if strategy not in STRATEGIES:
+            raise BtError(f"unknown strategy {strategy!r} (choose from: {', '.join(STRATEGIES)})")
+        if mode not in ("prot", "real"):
+            raise BtError(f"unknown mode {mode!r} (choose from: prot, real)")
+        if not isinstance(ram_size, int) or ram_size < 4096 or ram_size % 4096 or ram_size >= 1 << 32:
+            raise BtError(f"ram_size must be a multiple of 4 KiB between 4 KiB and 4 GiB, got {ram_size!r}")
+        if max_blocks < 1:
+            raise BtError("max_blocks must be at least 1")
+        self.ram = np.zeros(ram_size, dtype=np.uint8)
+        self.core = Core(self.ram, strategy, max_blocks)
+        self.cpu = Cpu(self)
+        self.mem = Memory(self)
+        self.ports = PortBus()
+        self.strategy = strategy
+        self.io_exits = 0
+        self.run_ns = 0
+        model = dict(DEFAULT_CPUID)
+        model.update(cpuid or {})
+        for leaf, regs in model.items():
+            self.core.set_cpuid(leaf, *regs)
+        self.reset(mode)
+
+    def reset(self, mode="prot"):
+        """Put the CPU in the start state of ``mode`` ("prot" or "real")."""
+        core = self.core
+        for i in range(8):
+            core.set_reg(i, 0)
+        core.eflags = 0x2
+        core.cpl = 0
+        core.halted = 0
+        for i in range(8):
+            core.set_dr(i, 0)
+        core.set_dr(6, 0xFFFF0FF0)
+        core.set_dr(7, 0x400)
+        for i in range(1, 5):
+            core.set_cr(i, 0)
+        core.set_dtr(0, 0, 0)
+        core.set_dtr(1, 0, 0x3FF if mode == "real" else 0)
+        core.set_seg(6, 0, 0, 0xFFFF, 0x82)
+        core.set_seg(7, 0, 0, 0xFFFF, 0x8B)
+        if mode == "real":
+            core.set_cr(0, 0x10)
+            for i in range(6):
+                core.set_seg(i, 0, 0, 0xFFFF, 0x9B if i == 1 else 0x93)
+        else:
+            core.set_cr(0, 0x11)           # PE, ET
+            for i in range(6):
+                if i == 1:
+                    core.set_seg(i, 0x08, 0, 0xFFFFFFFF, 0xC9B)
+                else:
+                    core.set_seg(i, 0x10, 0, 0xFFFFFFFF, 0xC93)
+        core.eip = 0
+        core.flush()
+
+    # ------------------------------------------------------------------ running
+    def run(self, max_insns=None):
+        """Run the guest until it stops or max_insns instructions retired.
+
+        Returns:
+            Exit: why the run stopped (HLT, MAX_INSNS, EXCEPTION, ...).
+        """
+        core = self.core
+        left = (1 << 62) if max_insns is None else int(max_insns)
+        if left < 0:
+            raise BtError("max_insns must be >= 0")
+        t0 = time.perf_counter_ns()
+        try:
+            while True:
+                before = core.insns
+                kind = ExitKind(core.run(left))
+                left -= core.insns - before
+                if kind == ExitKind.IO:
+                    self._complete_io()
+                    left -= 1
+                    if left > 0:
+                        continue
+                    kind = ExitKind.MAX_INSNS
+                return self._exit(kind)
+        finally:
+            self.run_ns += time.perf_counter_ns() - t0
+
+    def stop(self):
+        """Ask a running guest to stop at the next block boundary (thread-safe)."""
+        self.core.request_stop()
+
+    def _exit(self, kind):
+        info = self.core.exit_info()
+        ex = Exit(kind=kind, eip=self.core.eip)
+        if kind == ExitKind.EXCEPTION:
+            ex.vector = info["vector"]
+            ex.error_code = info["error_code"]
+            name = EXCEPTION_NAMES.get(ex.vector, f"vector {ex.vector}")
+            cur = self.core.current_insn()
+            ex.insn_bytes = cur["bytes"] if cur else b""
+            ex.message = (f"exception {name}" +
+                          (f" (error code {ex.error_code:#x})" if ex.error_code is not None else "") +
+                          f" at eip={ex.eip:#x}")
+            if ex.vector == 6 and ex.insn_bytes:
+                ex.message += f" bytes {ex.insn_bytes[:8].hex(' ')}"
+        elif kind == ExitKind.BAD_MEM:
+            ex.addr = info["addr"]
+            ex.message = (f"guest access to {info['addr']:#x} (size {info['size']}) outside RAM "
+                          f"({self.ram.shape[0]:#x} bytes) at eip={ex.eip:#x}")
+        elif kind == ExitKind.UNSUPPORTED:
+            cur = self.core.current_insn()
+            ex.insn_bytes = cur["bytes"] if cur else b""
+            opname = OP_NAMES.get(info["addr"], "?")
+            ex.message = (f"unsupported instruction {opname} at eip={ex.eip:#x} "
+                          f"bytes {ex.insn_bytes.hex(' ')}")
+        elif kind == ExitKind.HLT:
+            ex.message = f"HLT at eip={ex.eip:#x}"
+        return ex
+
+    def _complete_io(self):
+        """Finish an IN/OUT/INS/OUTS that the loop handed to Python."""
+        core = self.core
+        self.io_exits += 1
+        cur = core.current_insn()
+        op = OP_NAMES[cur["op"]]
+        ops = cur["ops"]
+        dx = core.get_reg(2) & 0xFFFF
+        if op == "IN":
+            size = ops[0][1]
+            port = ops[1][3] if ops[1][0] == 3 else dx
+            val = self.ports.read(port, size)
+            r = core.get_reg(0)
+            mask = (1 << (8 * size)) - 1
+            core.set_reg(0, (r & ~mask & 0xFFFFFFFF) | (val & mask))
+        elif op == "OUT":
+            size = ops[1][1]
+            port = ops[0][3] if ops[0][0] == 3 else dx
+            self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
+        else:
+            self._string_io(op, cur, dx)
+        core.eip = (core.eip + cur["len"]) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
+        core.insns = core.insns + 1
+
+    def _string_io(self, op, cur, port):
+        # INS/OUTS (with REP): rare, so done here.  Segment limits are not
+        # checked on this path yet (the system issue moves it into C).
+        core = self.core
+        size = cur["esize"]
+        amask = 0xFFFFFFFF if cur["asz"] == 4 else 0xFFFF
+        rep = cur["prefix"] & 6
+        step = -size if core.eflags & 0x400 else size
+        count = (core.get_reg(1) & amask) if rep else 1
+        for _ in range(count):
+            if op == "INS":
+                di = core.get_reg(7)
+                lin = (core.get_seg(0)[1] + (di & amask)) & 0xFFFFFFFF
+                val = self.ports.read(port, size)
+                self.mem.write(lin, val.to_bytes(size, "little"))
+                core.set_reg(7, (di & ~amask & 0xFFFFFFFF) | ((di + step) & amask))
+            else:
+                si = core.get_reg(6)
+                lin = (core.get_seg(cur["seg"])[1] + (si & amask)) & 0xFFFFFFFF
+                self.ports.write(port, size, int.from_bytes(self.mem.read(lin, size), "little"))
+                core.set_reg(6, (si & ~amask & 0xFFFFFFFF) | ((si + step) & amask))
+            if rep:
+                cx = core.get_reg(1)
+                core.set_reg(1, (cx & ~amask & 0xFFFFFFFF) | ((cx - 1) & amask))
+
+    # ------------------------------------------------------------------ state
+    @property
+    def stats(self):
+        """Counters of everything the engine did (see README: Counters)."""
+        d = self.core.counters()
+        d["callouts"] = {OP_NAMES.get(k, str(k)).lower(): v for k, v in d["callouts"].items()}
+        d["exceptions"] = {EXCEPTION_NAMES.get(k, str(k)): v for k, v in d["exceptions"].items()}
+        d["io_exits"] = self.io_exits
+        d["unmapped_port_reads"] = dict(self.ports.unmapped_reads)
+        d["unmapped_port_writes"] = dict(self.ports.unmapped_writes)
+        d["run_ns"] = self.run_ns
+        d["strategy"] = self.strategy
+        return d
+
+    def snapshot(self):
+        """A copy of the whole machine state (CPU and RAM)."""
+        return {"cpu": self.cpu.state, "ram": self.ram.copy(), "insns": self.core.insns}
+
+    def restore(self, snap):
+        """Return to a state taken by snapshot()."""
+        self.ram[:] = snap["ram"]
+        self.cpu.state = snap["cpu"]
+        self.core.insns = snap["insns"]

@@ -1,0 +1,203 @@
+# Guest memory access: segmentation, linear -> physical, RAM bounds, and the
+# write check that keeps translated code coherent.  Included into _jit.pyx so
+# that every access inlines into the semantics.
+#
+# Linear == physical until paging lands (issue "Paging and the software TLB"):
+# lin_ptr() is the one place that will become the TLB probe.
+
+cdef inline int raise_exc(CtxC* c, int vec, u32 err, int has_err) noexcept nogil:
+    c.exc_vec = vec
+    c.exc_err = err
+    c.exc_has_err = has_err
+    return ST_FAULT
+
+
+cdef inline int seg_fault(CtxC* c, int s) noexcept nogil:
+    # an access outside a segment's limit or rights: #SS for the stack, #GP otherwise
+    return raise_exc(c, 12 if s == S_SS else 13, 0, 1)
+
+
+cdef int seg_check_slow(CtxC* c, int s, u32 off, u32 size, int write, u32* lin) noexcept nogil:
+    cdef SegC* sg = &c.cpu.seg[s]
+    cdef u32 last = off + size - 1
+    cdef u32 hi
+    if not (sg.flags & SF_VALID):
+        return seg_fault(c, s)
+    if write:
+        if not (sg.flags & SF_WRITE):
+            return seg_fault(c, s)
+    elif not (sg.flags & SF_READ):
+        return seg_fault(c, s)
+    if last < off:
+        return seg_fault(c, s)
+    if sg.flags & SF_EXPDOWN:
+        hi = 0xFFFFFFFFU if (sg.flags & SF_BIG) else 0xFFFF
+        if off <= sg.limit or last > hi:
+            return seg_fault(c, s)
+    elif last > sg.limit:
+        return seg_fault(c, s)
+    lin[0] = sg.base + off
+    return 0
+
+
+cdef inline int seg_lin(CtxC* c, int s, u32 off, u32 size, int write, u32* lin) noexcept nogil:
+    if c.cpu.seg[s].flags & SF_FLAT:
+        lin[0] = off
+        return 0
+    return seg_check_slow(c, s, off, size, write, lin)
+
+
+cdef int bad_mem(CtxC* c, u32 lin, u32 size) noexcept nogil:
+    c.exit_kind = EXIT_BAD_MEM
+    c.exit_addr = lin
+    c.exit_size = size
+    return ST_STOP_BEFORE
+
+
+cdef inline int lin_ok(CtxC* c, u32 lin, u32 size) noexcept nogil:
+    # the whole access lies in RAM (no wrap past 4 GiB)
+    return lin <= c.ram_size - size and c.ram_size >= size
+
+
+cdef inline void code_write_check(CtxC* c, u32 lin, u32 size) noexcept nogil:
+    # A store into a page that holds translated code: drop that page's blocks
+    # before the next instruction runs (the loop sees c.smc and leaves the block).
+    cdef u32 p0 = lin >> 12
+    cdef u32 p1 = (lin + size - 1) >> 12
+    if c.page_blocks[p0] != NULL:
+        invalidate_page(c, p0)
+    if p1 != p0 and c.page_blocks[p1] != NULL:
+        invalidate_page(c, p1)
+
+
+cdef inline u32 load_n(const u8* p, int size) noexcept nogil:
+    cdef u32 v32
+    cdef u16 v16
+    if size == 4:
+        memcpy(&v32, p, 4)
+        return v32
+    if size == 2:
+        memcpy(&v16, p, 2)
+        return v16
+    return p[0]
+
+
+cdef inline void store_n(u8* p, int size, u32 v) noexcept nogil:
+    cdef u16 v16
+    if size == 4:
+        memcpy(p, &v, 4)
+    elif size == 2:
+        v16 = <u16>v
+        memcpy(p, &v16, 2)
+    else:
+        p[0] = <u8>v
+
+
+cdef inline int lrd(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
+    """Read size bytes at a linear address."""
+    if not lin_ok(c, lin, size):
+        return bad_mem(c, lin, size)
+    v[0] = load_n(c.ram + lin, size)
+    return 0
+
+
+cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
+    """Write size bytes at a linear address."""
+    if not lin_ok(c, lin, size):
+        return bad_mem(c, lin, size)
+    store_n(c.ram + lin, size, v)
+    if c.page_blocks[lin >> 12] != NULL or c.page_blocks[(lin + size - 1) >> 12] != NULL:
+        code_write_check(c, lin, size)
+    return 0
+
+
+cdef inline int lprobe_w(CtxC* c, u32 lin, u32 size) noexcept nogil:
+    """Check that a write of size bytes would succeed, without writing."""
+    if not lin_ok(c, lin, size):
+        return bad_mem(c, lin, size)
+    return 0
+
+
+cdef inline int rd(CtxC* c, int s, u32 off, int size, u32* v) noexcept nogil:
+    cdef u32 lin
+    cdef int st = seg_lin(c, s, off, size, 0, &lin)
+    if st:
+        return st
+    return lrd(c, lin, size, v)
+
+
+cdef inline int wr(CtxC* c, int s, u32 off, int size, u32 v) noexcept nogil:
+    cdef u32 lin
+    cdef int st = seg_lin(c, s, off, size, 1, &lin)
+    if st:
+        return st
+    return lwr(c, lin, size, v)
+
+
+cdef inline int probe_w(CtxC* c, int s, u32 off, int size) noexcept nogil:
+    cdef u32 lin
+    cdef int st = seg_lin(c, s, off, size, 1, &lin)
+    if st:
+        return st
+    return lprobe_w(c, lin, size)
+
+
+# ---------------------------------------------------------------- stack
+
+cdef inline u32 sp_mask(CtxC* c) noexcept nogil:
+    return 0xFFFFFFFFU if (c.cpu.seg[S_SS].flags & SF_BIG) else 0xFFFF
+
+
+cdef inline u32 sp_add(CtxC* c, u32 sp, u32 delta) noexcept nogil:
+    # new ESP after adding delta, keeping the upper half when the stack is 16-bit
+    if c.cpu.seg[S_SS].flags & SF_BIG:
+        return sp + delta
+    return (sp & 0xFFFF0000U) | ((sp + delta) & 0xFFFF)
+
+
+cdef inline int push(CtxC* c, int size, u32 v) noexcept nogil:
+    cdef u32 nsp = sp_add(c, c.cpu.regs[4], <u32>(-size))
+    cdef int st = wr(c, S_SS, nsp & sp_mask(c), size, v)
+    if st:
+        return st
+    c.cpu.regs[4] = nsp
+    return 0
+
+
+cdef inline int pop_peek(CtxC* c, int size, u32 depth, u32* v) noexcept nogil:
+    """Read the stack slot depth bytes above ESP, without popping."""
+    return rd(c, S_SS, sp_add(c, c.cpu.regs[4], depth) & sp_mask(c), size, v)
+
+
+# ---------------------------------------------------------------- registers
+
+cdef inline u32 getreg(CtxC* c, int r, int size) noexcept nogil:
+    if size == 4:
+        return c.cpu.regs[r]
+    if size == 2:
+        return c.cpu.regs[r] & 0xFFFF
+    if r < 4:
+        return c.cpu.regs[r] & 0xFF
+    return (c.cpu.regs[r - 4] >> 8) & 0xFF
+
+
+cdef inline void setreg(CtxC* c, int r, int size, u32 v) noexcept nogil:
+    if size == 4:
+        c.cpu.regs[r] = v
+    elif size == 2:
+        c.cpu.regs[r] = (c.cpu.regs[r] & 0xFFFF0000U) | (v & 0xFFFF)
+    elif r < 4:
+        c.cpu.regs[r] = (c.cpu.regs[r] & 0xFFFFFF00U) | (v & 0xFF)
+    else:
+        c.cpu.regs[r - 4] = (c.cpu.regs[r - 4] & 0xFFFF00FFU) | ((v & 0xFF) << 8)
+
+
+cdef inline u32 calc_ea(CtxC* c, InsnC* d) noexcept nogil:
+    cdef u32 a = d.disp
+    if d.base != REG_NONE:
+        a += c.cpu.regs[d.base]
+    if d.index != REG_NONE:
+        a += c.cpu.regs[d.index] << d.scale
+    if d.asz == 2:
+        a &= 0xFFFF
+    return a

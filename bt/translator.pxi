@@ -1,0 +1,94 @@
+# Translation and the translated-block cache.
+#
+# translate() decodes guest code from a physical address up to the end of its
+# basic block (a control transfer, a system instruction, the end of the 4 KiB
+# page, or the length cap) into micro-ops.  Blocks are keyed by the physical
+# address of their first byte plus the mode bits that change how bytes decode
+# or what they may do (CS.D, CPL, CR0.PE, CR0.PG); micro-ops keep EIP offsets
+# relative to the block, so a block is valid wherever it is reached from.
+
+
+
+
+
+cdef inline bint ends_block(int op) noexcept nogil:
+    return (op == OP_JCC or op == OP_JMP or op == OP_JMP_IND or op == OP_CALL or
+            op == OP_CALL_IND or op == OP_RET or op == OP_LOOP or op == OP_LOOPE or
+            op == OP_LOOPNE or op == OP_JCXZ or op == OP_INVALID or op == OP_UD2 or
+            op == OP_FPU or op == OP_POPF or op >= OP_HLT)
+
+
+cdef inline bint lockable(InsnC* d) noexcept nogil:
+    cdef int op = d.op
+    if d.ops[0].kind != OK_MEM:
+        return False
+    return (op == OP_ADD or op == OP_ADC or op == OP_AND or op == OP_BTC or op == OP_BTR or
+            op == OP_BTS or op == OP_CMPXCHG or op == OP_CMPXCHG8B or op == OP_DEC or
+            op == OP_INC or op == OP_NEG or op == OP_NOT or op == OP_OR or op == OP_SBB or
+            op == OP_SUB or op == OP_XOR or op == OP_XADD or op == OP_XCHG)
+
+
+cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcept nogil:
+    """Fill out (room for MAX_BLOCK_INSNS uops) with the block at eip / pa.
+
+    Returns 0, or a status when not even the first instruction can be fetched
+    (ST_FAULT for #GP past CS.limit, ST_STOP_BEFORE for code outside RAM).
+    out.pa is set to 0xFFFFFFFFU when the block must not be cached (its only
+    instruction crosses into the next page).
+    """
+    cdef SegC* cs = &c.cpu.seg[S_CS]
+    cdef bint code32 = (cs.flags & SF_BIG) != 0
+    cdef u32 off = 0, ipa, avail, page_end = (pa & 0xFFFFF000U) + 0x1000
+    cdef int n = 0, ln
+    cdef UopC* u
+    cdef timespec t0, t1
+    clock_gettime(CLOCK_MONOTONIC, &t0)
+    out.pa = pa
+    if max_insns > MAX_BLOCK_INSNS:
+        max_insns = MAX_BLOCK_INSNS
+    while n < max_insns:
+        ipa = pa + off
+        if ((eip + off) & c.ipmask) > cs.limit:
+            if n == 0:
+                return raise_exc(c, 13, 0, 1)
+            break
+        if ipa >= c.ram_size:
+            if n == 0:
+                return bad_mem(c, ipa, 1)
+            break
+        avail = c.ram_size - ipa
+        if avail > 15:
+            avail = 15
+        u = &out.uops[n]
+        ln = bt_decode(c.decoder, c.ram + ipa, avail, eip + off, code32, &u.d)
+        if ln == 0:
+            if avail < 15:
+                # maybe just truncated by the end of RAM
+                if n == 0:
+                    return bad_mem(c, ipa, 15)
+                break
+            u.d.op = OP_INVALID
+            u.d.len = 1
+            ln = 1
+        elif (u.d.prefix & PF_LOCK) and not lockable(&u.d):
+            u.d.op = OP_INVALID
+        if ipa + ln > page_end:
+            if n > 0:
+                break            # starts a block of its own
+            out.pa = 0xFFFFFFFFU  # spans two pages: run it, never cache it
+        u.eoff = <u16>off
+        u.h = 0
+        n += 1
+        off += ln
+        if ends_block(u.d.op) or ipa + ln >= page_end:
+            break
+    out.nuops = n
+    out.ninsns = n
+    out.nbytes = off
+    out.hits = 0
+    clock_gettime(CLOCK_MONOTONIC, &t1)
+    c.translate_ns += <u64>((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec))
+    c.insns_translated += n
+    return 0
+
+
