@@ -1,0 +1,180 @@
+"""Differential oracle: run the same code from the same state in Unicorn
+(QEMU's CPU) and in bt, and compare registers, flags, EIP and memory.
+
+Layout shared by both machines (physical = linear, segments based at 0):
+    CODE  0x01000  code under test (bt gets a HLT appended as a stop mark)
+    DATA  0x10000  64 KiB of data that memory operands point into
+    STACK 0x20000  64 KiB; ESP starts at STACK_TOP
+"""
+import random
+from dataclasses import dataclass, field
+
+import keystone
+import unicorn
+from unicorn import x86_const as U
+
+from bt import Machine, ExitKind
+
+CODE = 0x1000
+DATA = 0x10000
+DATA_SIZE = 0x10000
+STACK = 0x20000
+STACK_SIZE = 0x10000
+STACK_TOP = 0x2F000
+MAP_SIZE = 0x100000          # Unicorn maps the first MiB
+RAM_SIZE = 1 << 20
+
+REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+_UC_REG = {n: getattr(U, "UC_X86_REG_" + n.upper()) for n in REGS}
+
+# EFLAGS bits
+CF, PF, AF, ZF, SF, TF, IF, DF, OF = 1, 4, 0x10, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800
+ARITH = CF | PF | AF | ZF | SF | OF
+
+_ks = {32: keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_32),
+       16: keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_16)}
+
+
+def asm(src, bits=32, addr=CODE):
+    """Assemble with keystone; returns bytes (check the bytes for forms keystone gets wrong)."""
+    enc, _ = _ks[bits].asm(src, addr)
+    if enc is None:
+        raise ValueError(f"keystone produced nothing for {src!r}")
+    return bytes(enc)
+
+
+@dataclass
+class Result:
+    regs: dict
+    eip: int
+    eflags: int
+    data: bytes
+    stack: bytes
+    vector: int | None = None      # exception/interrupt that ended the run
+    insns: int | None = None
+
+    def diff(self, other, flag_mask=0xFFFFFFFF, skip_regs=()):
+        """List of human-readable differences (empty when equal)."""
+        out = []
+        for r in REGS:
+            if r in skip_regs:
+                continue
+            if self.regs[r] != other.regs[r]:
+                out.append(f"{r}: {self.regs[r]:#010x} != {other.regs[r]:#010x}")
+        if self.eip != other.eip:
+            out.append(f"eip: {self.eip:#x} != {other.eip:#x}")
+        if (self.eflags ^ other.eflags) & flag_mask:
+            out.append(f"eflags: {self.eflags:#x} != {other.eflags:#x} (mask {flag_mask:#x}, "
+                       f"differ {(self.eflags ^ other.eflags) & flag_mask:#x})")
+        if self.vector != other.vector:
+            out.append(f"exception: {self.vector} != {other.vector}")
+        for name in ("data", "stack"):
+            a, b = getattr(self, name), getattr(other, name)
+            if a != b:
+                i = next(k for k in range(len(a)) if a[k] != b[k])
+                base = DATA if name == "data" else STACK
+                out.append(f"{name} differs first at {base + i:#x}: {a[i]:#04x} != {b[i]:#04x}")
+        return out
+
+
+@dataclass
+class State:
+    regs: dict
+    eflags: int = 0x2
+    data: bytes = b""
+    stack: bytes = b""
+    extra_mem: list = field(default_factory=list)   # [(addr, bytes)]
+
+
+def random_state(rng, bits=32, eflags_random=True):
+    """Random registers (ESP fixed in the stack), random flags and data."""
+    regs = {r: rng.getrandbits(32) for r in REGS}
+    regs["esp"] = STACK_TOP if bits == 32 else STACK_TOP & 0xFFFF
+    fl = 0x2
+    if eflags_random:
+        fl |= rng.getrandbits(32) & ARITH
+    data = bytes(rng.getrandbits(8) for _ in range(256)) * (DATA_SIZE // 256)
+    stack = bytes(rng.getrandbits(8) for _ in range(256)) * (STACK_SIZE // 256)
+    return State(regs=regs, eflags=fl, data=data, stack=stack)
+
+
+def run_unicorn(code, st, bits=32, max_insns=10_000):
+    mode = unicorn.UC_MODE_32 if bits == 32 else unicorn.UC_MODE_16
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
+    uc.mem_map(0, MAP_SIZE)
+    uc.mem_write(CODE, code)
+    uc.mem_write(DATA, st.data)
+    uc.mem_write(STACK, st.stack)
+    for a, b in st.extra_mem:
+        uc.mem_write(a, b)
+    for r in REGS:
+        uc.reg_write(_UC_REG[r], st.regs[r])
+    uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
+    box = {"vector": None, "n": 0}
+
+    def on_intr(uc_, intno, _):
+        box["vector"] = intno
+        uc_.emu_stop()
+
+    def on_code(uc_, addr, size, _):
+        box["n"] += 1
+
+    uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
+    uc.hook_add(unicorn.UC_HOOK_CODE, on_code)
+    try:
+        uc.emu_start(CODE, CODE + len(code), count=max_insns)
+    except unicorn.UcError as e:
+        if box["vector"] is None:
+            box["vector"] = ("ucerr", e.errno)
+    eip = uc.reg_read(U.UC_X86_REG_EIP)
+    return Result(regs={r: uc.reg_read(_UC_REG[r]) for r in REGS}, eip=eip,
+                  eflags=uc.reg_read(U.UC_X86_REG_EFLAGS),
+                  data=bytes(uc.mem_read(DATA, DATA_SIZE)),
+                  stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
+                  vector=box["vector"], insns=box["n"])
+
+
+def make_machine(strategy, bits=32):
+    return Machine(ram_size=RAM_SIZE, strategy=strategy, mode="prot" if bits == 32 else "real")
+
+
+def run_bt(code, st, strategy, bits=32, max_insns=10_000, m=None):
+    """Run code+HLT in bt; the HLT is the stop mark and is not counted in the result."""
+    if m is None:
+        m = make_machine(strategy, bits)
+    m.mem.write(CODE, code + b"\xf4")
+    m.mem.write(DATA, st.data)
+    m.mem.write(STACK, st.stack)
+    for a, b in st.extra_mem:
+        m.mem.write(a, b)
+    for r in REGS:
+        setattr(m.cpu, r, st.regs[r])
+    m.cpu.eflags = st.eflags
+    m.cpu.eip = CODE
+    ex = m.run(max_insns=max_insns)
+    vector = None
+    eip = m.cpu.eip
+    insns = m.stats["insns"]
+    if ex.kind == ExitKind.HLT:
+        eip -= 1          # the stop mark
+        insns -= 1
+    elif ex.kind == ExitKind.EXCEPTION:
+        vector = ex.vector
+    elif ex.kind != ExitKind.MAX_INSNS:
+        raise AssertionError(f"bt stopped unexpectedly: {ex}")
+    return Result(regs={r: getattr(m.cpu, r) for r in REGS}, eip=eip, eflags=m.cpu.eflags,
+                  data=m.mem.read(DATA, DATA_SIZE), stack=m.mem.read(STACK, STACK_SIZE),
+                  vector=vector, insns=insns)
+
+
+def check(code, st, strategy, bits=32, flag_mask=0xFFFFFFFF, seed=None, skip_regs=()):
+    """Run both and assert equality; the failure message names seed, bytes and state."""
+    want = run_unicorn(code, st, bits)
+    got = run_bt(code, st, strategy, bits)
+    d = want.diff(got, flag_mask=flag_mask, skip_regs=skip_regs)
+    if d:
+        regs = " ".join(f"{r}={st.regs[r]:#x}" for r in REGS)
+        raise AssertionError(
+            f"bt ({strategy}, {bits}-bit) differs from unicorn for bytes {code.hex()} "
+            f"(seed {seed}); start {regs} eflags={st.eflags:#x}\n  " + "\n  ".join(d))
+    return want, got
