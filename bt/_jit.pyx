@@ -78,6 +78,7 @@ ctypedef struct CtxC:
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
     JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
     BlockC** page_blocks  # per 4 KiB physical page: its blocks (for invalidation)
+    u8* code_map          # per page: 1 while it holds translated code (the store check)
     BlockC* all_blocks
     BlockC* graveyard     # unlinked blocks, freed at the next block boundary
     BlockC* scratch       # translation buffer; the interp strategy runs from it
@@ -118,6 +119,7 @@ include "memory.pxi"
 include "semantics.pxi"
 include "hv.pxi"
 include "dispatch.pxi"
+include "fastpath.pxi"
 include "translator.pxi"
 
 
@@ -182,7 +184,6 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 c.exc_count[c.exc_vec & 31] += 1
                 c.exit_kind = EXIT_EXCEPTION
             return c.exit_kind
-        b.hits += 1
         c.beip = eip
         c.cur_uops = b.uops
         c.smc = 0
@@ -192,7 +193,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         i = 0
         st = ST_OK
         while i < n:
-            st = exec_uop(c, &b.uops[i])
+            st = exec_fast(c, &b.uops[i])
             if st != ST_OK:
                 break
             i += 1
@@ -251,8 +252,9 @@ cdef class Core:
         c.jc = <JcEntryC*>calloc(1 << JC_BITS, sizeof(JcEntryC))
         # one spare slot so that lwr's page check of the last byte stays in bounds
         c.page_blocks = <BlockC**>calloc(c.npages + 1, sizeof(BlockC*))
+        c.code_map = <u8*>calloc(c.npages + 1, 1)
         c.scratch = <BlockC*>malloc(sizeof(BlockC) + MAX_BLOCK_INSNS * sizeof(UopC))
-        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.scratch == NULL:
+        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or c.scratch == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
         c.max_blocks = max_blocks
@@ -265,6 +267,7 @@ cdef class Core:
             free(self.c.htab)
             free(self.c.jc)
             free(self.c.page_blocks)
+            free(self.c.code_map)
             free(self.c.scratch)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)

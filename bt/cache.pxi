@@ -20,6 +20,7 @@ cdef BlockC* block_install(CtxC* c, BlockC* tmp, u32 mode) noexcept nogil:
     page = b.pa >> 12
     b.pnext = c.page_blocks[page]
     c.page_blocks[page] = b
+    c.code_map[page] = 1
     b.gprev = NULL
     b.gnext = c.all_blocks
     if c.all_blocks != NULL:
@@ -64,6 +65,7 @@ cdef void invalidate_page(CtxC* c, u32 page) noexcept nogil:
     cdef BlockC* b = c.page_blocks[page]
     cdef BlockC* nx
     c.page_blocks[page] = NULL
+    c.code_map[page] = 0
     while b != NULL:
         nx = b.pnext
         block_unlink(c, b)
@@ -85,6 +87,7 @@ cdef void flush_all(CtxC* c) noexcept nogil:
     c.nblocks = 0
     memset(c.htab, 0, sizeof(BlockC*) << HT_BITS)
     memset(c.page_blocks, 0, sizeof(BlockC*) * c.npages)
+    memset(c.code_map, 0, c.npages)
     memset(c.jc, 0, sizeof(JcEntryC) << JC_BITS)
     c.flushes += 1
 

@@ -64,9 +64,9 @@ cdef inline void code_write_check(CtxC* c, u32 lin, u32 size) noexcept nogil:
     # before the next instruction runs (the loop sees c.smc and leaves the block).
     cdef u32 p0 = lin >> 12
     cdef u32 p1 = (lin + size - 1) >> 12
-    if c.page_blocks[p0] != NULL:
+    if c.code_map[p0]:
         invalidate_page(c, p0)
-    if p1 != p0 and c.page_blocks[p1] != NULL:
+    if p1 != p0 and c.code_map[p1]:
         invalidate_page(c, p1)
 
 
@@ -106,7 +106,7 @@ cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
     if not lin_ok(c, lin, size):
         return bad_mem(c, lin, size)
     store_n(c.ram + lin, size, v)
-    if c.page_blocks[lin >> 12] != NULL or c.page_blocks[(lin + size - 1) >> 12] != NULL:
+    if c.code_map[lin >> 12] | c.code_map[(lin + size - 1) >> 12]:
         code_write_check(c, lin, size)
     return 0
 

@@ -77,7 +77,10 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
                 break            # starts a block of its own
             out.pa = 0xFFFFFFFFU  # spans two pages: run it, never cache it
         u.eoff = <u16>off
-        u.h = 0
+        if c.strategy == STRAT_INTERP:
+            u.h = 0          # the reference runs the generic definitions only
+        else:
+            select_handler(c, u)
         n += 1
         off += ln
         if ends_block(u.d.op) or ipa + ln >= page_end:

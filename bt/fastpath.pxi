@@ -1,0 +1,283 @@
+# Specialised handlers for the hottest instruction forms.
+#
+# The translator picks a handler per micro-op (select_handler); the loop calls
+# exec_fast(), a single switch.  Each handler here is the same semantics as the
+# generic path in dispatch.pxi, written for one operand shape (32-bit registers,
+# immediates, flat segments) so that the C compiler can drop the size and kind
+# tests.  Anything unusual goes to exec_uop(), the generic definition; the
+# differential tests run both.
+
+cdef enum Handler:
+    H_GENERIC = 0
+    H_MOV_RR
+    H_MOV_RI
+    H_LOAD
+    H_STORE
+    H_STORE_I
+    H_ADD_RR
+    H_ADD_RI
+    H_SUB_RR
+    H_SUB_RI
+    H_CMP_RR
+    H_CMP_RI
+    H_AND_RR
+    H_AND_RI
+    H_OR_RR
+    H_OR_RI
+    H_XOR_RR
+    H_XOR_RI
+    H_TEST_RR
+    H_TEST_RI
+    H_ALU_RM         # any ALU op, reg <- reg op [mem], 32-bit
+    H_INC_R
+    H_DEC_R
+    H_LEA
+    H_JCC
+    H_JMP
+    H_PUSH_R
+    H_POP_R
+    H_CALL
+    H_RET
+    H_SHIFT_RI       # ROL ROR SHL SHR SAR r32, imm8 (count != 0 after masking)
+    H_ADC_RX         # ADC/SBB r32, r32/imm
+
+
+cdef inline u32 flags_add32(u32 a, u32 b, u32 r) noexcept nogil:
+    return ((r < a) | parity_tab[r & 0xFF] | ((a ^ b ^ r) & F_AF) | (F_ZF if r == 0 else 0) |
+            ((r >> 24) & F_SF) | ((((a ^ r) & (b ^ r)) >> 20) & F_OF))
+
+
+cdef inline u32 flags_sub32(u32 a, u32 b, u32 r) noexcept nogil:
+    return ((a < b) | parity_tab[r & 0xFF] | ((a ^ b ^ r) & F_AF) | (F_ZF if r == 0 else 0) |
+            ((r >> 24) & F_SF) | ((((a ^ b) & (a ^ r)) >> 20) & F_OF))
+
+
+cdef inline u32 flags_logic32(u32 r) noexcept nogil:
+    return parity_tab[r & 0xFF] | (F_ZF if r == 0 else 0) | ((r >> 24) & F_SF)
+
+
+cdef inline void set_flags(CtxC* c, u32 f) noexcept nogil:
+    c.cpu.eflags = (c.cpu.eflags & ~(<u32>F_ARITH)) | f
+
+
+cdef inline void shift32_imm(CtxC* c, int op, u32* p, u32 n) noexcept nogil:
+    # n in 1..31; flags as in do_shift (OF from the n == 1 rule, kept for n > 1 as QEMU does)
+    cdef u32 a = p[0], r, cf, f = c.cpu.eflags, of
+    if op == OP_SHL:
+        r = a << n
+        cf = (a >> (32 - n)) & 1
+        of = (r >> 31) ^ cf
+        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf | (of << 11)
+    elif op == OP_SHR:
+        r = a >> n
+        cf = (a >> (n - 1)) & 1
+        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf | ((a >> 31) << 11)
+    elif op == OP_SAR:
+        r = <u32>(<i32>a >> n)
+        cf = (<u32>(<i32>a >> (n - 1))) & 1
+        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf
+    elif op == OP_ROL:
+        r = (a << n) | (a >> (32 - n))
+        cf = r & 1
+        f = (f & ~(<u32>(F_CF | F_OF))) | cf | (((r >> 31) ^ cf) << 11)
+    else:
+        r = (a >> n) | (a << (32 - n))
+        f = (f & ~(<u32>(F_CF | F_OF))) | (r >> 31) | ((((r >> 31) ^ (r >> 30)) & 1) << 11)
+    p[0] = r
+    c.cpu.eflags = f
+
+
+cdef inline bint flat_stack(CtxC* c) noexcept nogil:
+    return (c.cpu.seg[S_SS].flags & (SF_FLAT | SF_BIG)) == (SF_FLAT | SF_BIG)
+
+
+cdef void select_handler(CtxC* c, UopC* u) noexcept nogil:
+    """Pick the specialised handler for a freshly decoded micro-op, or H_GENERIC."""
+    cdef InsnC* d = &u.d
+    cdef int op = d.op
+    cdef int k0 = d.ops[0].kind, k1 = d.ops[1].kind
+    cdef int s0 = d.ops[0].size
+    u.h = H_GENERIC
+    if d.prefix & (PF_LOCK | PF_REP | PF_REPNE):
+        return
+    if op == OP_JCC:
+        u.h = H_JCC
+        return
+    if op == OP_JMP:
+        u.h = H_JMP
+        return
+    if d.osz != 4:
+        return
+    if op == OP_CALL:
+        u.h = H_CALL
+    elif op == OP_RET and d.nops == 0:
+        u.h = H_RET
+    elif op == OP_PUSH and k0 == OK_REG and d.ops[0].reg != 4:
+        u.h = H_PUSH_R
+    elif op == OP_POP and k0 == OK_REG and d.ops[0].reg != 4:
+        u.h = H_POP_R
+    if u.h != H_GENERIC or s0 != 4 or d.nops > 2:
+        return
+    if op == OP_MOV:
+        if k0 == OK_REG and k1 == OK_REG:
+            u.h = H_MOV_RR
+        elif k0 == OK_REG and k1 == OK_IMM:
+            u.h = H_MOV_RI
+        elif k0 == OK_REG and k1 == OK_MEM:
+            u.h = H_LOAD
+        elif k0 == OK_MEM and k1 == OK_REG:
+            u.h = H_STORE
+        elif k0 == OK_MEM and k1 == OK_IMM:
+            u.h = H_STORE_I
+    elif op == OP_LEA and k0 == OK_REG:
+        u.h = H_LEA
+    elif op == OP_INC and k0 == OK_REG:
+        u.h = H_INC_R
+    elif op == OP_DEC and k0 == OK_REG:
+        u.h = H_DEC_R
+    elif k0 == OK_REG and (k1 == OK_REG or k1 == OK_IMM):
+        if op == OP_ADD:
+            u.h = H_ADD_RR if k1 == OK_REG else H_ADD_RI
+        elif op == OP_SUB:
+            u.h = H_SUB_RR if k1 == OK_REG else H_SUB_RI
+        elif op == OP_CMP:
+            u.h = H_CMP_RR if k1 == OK_REG else H_CMP_RI
+        elif op == OP_AND:
+            u.h = H_AND_RR if k1 == OK_REG else H_AND_RI
+        elif op == OP_OR:
+            u.h = H_OR_RR if k1 == OK_REG else H_OR_RI
+        elif op == OP_XOR:
+            u.h = H_XOR_RR if k1 == OK_REG else H_XOR_RI
+        elif op == OP_TEST:
+            u.h = H_TEST_RR if k1 == OK_REG else H_TEST_RI
+        elif op == OP_ADC or op == OP_SBB:
+            u.h = H_ADC_RX
+        elif (op == OP_ROL or op == OP_ROR or op == OP_SHL or op == OP_SHR or op == OP_SAR) and \
+                k1 == OK_IMM and (d.ops[1].imm & 31) != 0:
+            u.h = H_SHIFT_RI
+    elif k0 == OK_REG and k1 == OK_MEM and op >= OP_ADD and op <= OP_CMP:
+        u.h = H_ALU_RM
+
+
+cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
+    cdef u32* R = c.cpu.regs
+    cdef u32 a, b, r, t
+    cdef int st
+    cdef int h = u.h
+    if h == H_GENERIC:
+        return exec_uop(c, u)
+    elif h == H_MOV_RR:
+        R[u.d.ops[0].reg] = R[u.d.ops[1].reg]
+    elif h == H_MOV_RI:
+        R[u.d.ops[0].reg] = u.d.ops[1].imm
+    elif h == H_LOAD:
+        st = rd(c, u.d.seg, calc_ea(c, &u.d), 4, &a)
+        if st:
+            return st
+        R[u.d.ops[0].reg] = a
+    elif h == H_STORE:
+        return wr(c, u.d.seg, calc_ea(c, &u.d), 4, R[u.d.ops[1].reg])
+    elif h == H_STORE_I:
+        return wr(c, u.d.seg, calc_ea(c, &u.d), 4, u.d.ops[1].imm)
+    elif h == H_ADD_RR or h == H_ADD_RI:
+        a = R[u.d.ops[0].reg]
+        b = R[u.d.ops[1].reg] if h == H_ADD_RR else u.d.ops[1].imm
+        r = a + b
+        R[u.d.ops[0].reg] = r
+        set_flags(c, flags_add32(a, b, r))
+    elif h == H_SUB_RR or h == H_SUB_RI or h == H_CMP_RR or h == H_CMP_RI:
+        a = R[u.d.ops[0].reg]
+        b = R[u.d.ops[1].reg] if (h == H_SUB_RR or h == H_CMP_RR) else u.d.ops[1].imm
+        r = a - b
+        if h == H_SUB_RR or h == H_SUB_RI:
+            R[u.d.ops[0].reg] = r
+        set_flags(c, flags_sub32(a, b, r))
+    elif h == H_AND_RR or h == H_AND_RI or h == H_TEST_RR or h == H_TEST_RI:
+        b = R[u.d.ops[1].reg] if (h == H_AND_RR or h == H_TEST_RR) else u.d.ops[1].imm
+        r = R[u.d.ops[0].reg] & b
+        if h == H_AND_RR or h == H_AND_RI:
+            R[u.d.ops[0].reg] = r
+        set_flags(c, flags_logic32(r))
+    elif h == H_OR_RR or h == H_OR_RI:
+        r = R[u.d.ops[0].reg] | (R[u.d.ops[1].reg] if h == H_OR_RR else u.d.ops[1].imm)
+        R[u.d.ops[0].reg] = r
+        set_flags(c, flags_logic32(r))
+    elif h == H_XOR_RR or h == H_XOR_RI:
+        r = R[u.d.ops[0].reg] ^ (R[u.d.ops[1].reg] if h == H_XOR_RR else u.d.ops[1].imm)
+        R[u.d.ops[0].reg] = r
+        set_flags(c, flags_logic32(r))
+    elif h == H_ALU_RM:
+        st = rd(c, u.d.seg, calc_ea(c, &u.d), 4, &b)
+        if st:
+            return st
+        r = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
+        if u.d.op != OP_CMP:
+            R[u.d.ops[0].reg] = r
+    elif h == H_ADC_RX:
+        b = R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+        R[u.d.ops[0].reg] = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
+    elif h == H_SHIFT_RI:
+        shift32_imm(c, u.d.op, &R[u.d.ops[0].reg], u.d.ops[1].imm & 31)
+    elif h == H_INC_R or h == H_DEC_R:
+        a = R[u.d.ops[0].reg]
+        if h == H_INC_R:
+            r = a + 1
+            t = flags_add32(a, 1, r)
+        else:
+            r = a - 1
+            t = flags_sub32(a, 1, r)
+        R[u.d.ops[0].reg] = r
+        c.cpu.eflags = (c.cpu.eflags & ~(<u32>(F_ARITH & ~F_CF))) | (t & ~(<u32>F_CF))
+    elif h == H_LEA:
+        R[u.d.ops[0].reg] = calc_ea(c, &u.d)
+    elif h == H_JCC:
+        if cond(c.cpu.eflags, u.d.cc):
+            return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) &
+                           (<u32>0xFFFF if u.d.osz == 2 else <u32>0xFFFFFFFFU))
+        c.cpu.eip = next_ip(c, u)
+        return ST_JUMP
+    elif h == H_JMP:
+        return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) &
+                       (<u32>0xFFFF if u.d.osz == 2 else <u32>0xFFFFFFFFU))
+    elif h == H_PUSH_R:
+        if not flat_stack(c):
+            return exec_uop(c, u)
+        t = R[4] - 4
+        st = lwr(c, t, 4, R[u.d.ops[0].reg])
+        if st:
+            return st
+        R[4] = t
+    elif h == H_POP_R:
+        if not flat_stack(c):
+            return exec_uop(c, u)
+        st = lrd(c, R[4], 4, &a)
+        if st:
+            return st
+        R[4] += 4
+        R[u.d.ops[0].reg] = a
+    elif h == H_CALL:
+        if not flat_stack(c):
+            return exec_uop(c, u)
+        a = next_ip(c, u)
+        b = a + u.d.ops[0].imm
+        if b > c.cpu.seg[S_CS].limit:
+            return raise_exc(c, 13, 0, 1)
+        t = R[4] - 4
+        st = lwr(c, t, 4, a)
+        if st:
+            return st
+        R[4] = t
+        c.cpu.eip = b
+        return ST_JUMP
+    elif h == H_RET:
+        if not flat_stack(c):
+            return exec_uop(c, u)
+        st = lrd(c, R[4], 4, &a)
+        if st:
+            return st
+        if a > c.cpu.seg[S_CS].limit:
+            return raise_exc(c, 13, 0, 1)
+        R[4] += 4
+        c.cpu.eip = a
+        return ST_JUMP
+    return ST_OK
