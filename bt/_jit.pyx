@@ -20,14 +20,9 @@ from bt.decoder cimport decoder_new, decoder_free, bt_decode
 
 cnp.import_array()
 
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    cdef struct timespec:
-        time_t tv_sec
-        long tv_nsec
-    enum:
-        CLOCK_MONOTONIC
-    int clock_gettime(int clk, timespec* ts)
+cdef extern from "<x86intrin.h>" nogil:
+    # the host TSC times translation: clock_gettime costs ~250 ns in this kind of VM
+    unsigned long long rdtsc "__rdtsc" ()
 
 
 cdef enum:
@@ -109,7 +104,7 @@ ctypedef struct CtxC:
     u64 jc_hits
     u64 invalidations
     u64 flushes
-    u64 translate_ns
+    u64 translate_cycles    # host TSC cycles spent translating
     u64 exc_count[32]
     u64 callouts[<int>OP_COUNT]
 
@@ -225,6 +220,22 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
 
 
 # ---------------------------------------------------------------- Python side
+
+_TSC_PER_NS = None
+
+
+def _tsc_per_ns():
+    """Host TSC ticks per nanosecond, measured once (for the translate_ns counter)."""
+    global _TSC_PER_NS
+    if _TSC_PER_NS is None:
+        import time
+        t0 = time.perf_counter_ns()
+        c0 = rdtsc()
+        while time.perf_counter_ns() - t0 < 5_000_000:
+            pass
+        _TSC_PER_NS = max((rdtsc() - c0) / (time.perf_counter_ns() - t0), 1e-3)
+    return _TSC_PER_NS
+
 
 SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
 REG_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
@@ -475,7 +486,7 @@ cdef class Core:
             "cache_invalidations": c.invalidations,
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,
-            "translate_ns": c.translate_ns,
+            "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}
         d["callouts"] = {op: c.callouts[op] for op in range(<int>OP_COUNT) if c.callouts[op]}

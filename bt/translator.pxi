@@ -41,8 +41,7 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
     cdef u32 off = 0, ipa, avail, page_end = (pa & 0xFFFFF000U) + 0x1000
     cdef int n = 0, ln
     cdef UopC* u
-    cdef timespec t0, t1
-    clock_gettime(CLOCK_MONOTONIC, &t0)
+    cdef u64 t0 = rdtsc()
     out.pa = pa
     if max_insns > MAX_BLOCK_INSNS:
         max_insns = MAX_BLOCK_INSNS
@@ -89,8 +88,7 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
     out.ninsns = n
     out.nbytes = off
     out.hits = 0
-    clock_gettime(CLOCK_MONOTONIC, &t1)
-    c.translate_ns += <u64>((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec))
+    c.translate_cycles += rdtsc() - t0
     c.insns_translated += n
     return 0
 
