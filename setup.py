@@ -13,7 +13,7 @@ import shutil
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -62,7 +62,7 @@ setup(
     name="bt",
     version="0.1.0",
     description="A user-space hypervisor for IA-32 guests built on dynamic binary translation",
-    packages=["bt"],
+    packages=find_packages(include=["bt", "bt.*"]),
     package_data={"bt": ["*.pxd", "*.pxi", "*.pyx"]},
     python_requires=">=3.11",
     install_requires=["numpy>=1.24", "capstone>=5.0,<6"],
