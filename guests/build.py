@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Build bt's test guests with zig's clang (``pip install ziglang``).
+
+    python guests/build.py                 # every guest -> bt/guests/<name>.elf (package data)
+    python guests/build.py --out DIR       # ... into DIR instead
+    python guests/build.py --native DIR    # the native oracles: static i386 Linux programs
+    python guests/build.py hello           # only the named guests
+
+A guest is a Multiboot v1 ELF kernel linked at 1 MiB (rt/kernel.ld).  Its native
+twin is the same sources with rt/platform_linux.c in place of the Multiboot
+platform, so it runs on this x86-64 host and proves the checks' expected values
+on real hardware.  The build is deterministic: the same sources give the same bytes.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bt", "guests")
+
+# Sources of each guest, relative to guests/.
+GUESTS = {
+    "hello": ["hello/hello.c"],
+    "selfcheck": ["selfcheck/selfcheck.c", "selfcheck/ops.S"],
+}
+RT = ["rt/rt.c"]
+KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
+NATIVE_RT = ["rt/platform_linux.c"]
+
+# -march=i686: a P6 without MMX/SSE, so the compiler emits nothing bt lacks (no x87
+# either: the guests use no floating point).  No unwind tables, no stack protector,
+# no debug info: the output depends on the sources alone.
+CFLAGS = ["-O2", "-march=i686", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+          "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
+          "-fno-pic", "-fno-pie", "-g0", "-I", "rt"]
+KERNEL_FLAGS = ["-target", "x86-freestanding-none", "-ffreestanding",
+                "-T", "rt/kernel.ld", "-Wl,--build-id=none", "-Wl,--strip-debug", "-static"]
+NATIVE_FLAGS = ["-target", "x86-linux-musl", "-static", "-no-pie", "-Wl,--build-id=none"]
+
+
+def zig():
+    return [sys.executable, "-m", "ziglang"]
+
+
+def _cc(args, out):
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    cmd = zig() + ["cc"] + args + ["-o", os.path.abspath(out)]
+    r = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"guests/build.py: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return out
+
+
+def build_kernel(name, outdir):
+    """Build guest ``name`` as a Multiboot kernel: ``outdir/<name>.elf``."""
+    return _cc(KERNEL_FLAGS + CFLAGS + KERNEL_RT + RT + GUESTS[name],
+               os.path.join(outdir, f"{name}.elf"))
+
+
+def build_native(name, outdir):
+    """Build guest ``name`` as a static i386 Linux program: ``outdir/<name>``."""
+    return _cc(NATIVE_FLAGS + CFLAGS + NATIVE_RT + RT + GUESTS[name],
+               os.path.join(outdir, name))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help=f"guests to build (default: all of {', '.join(GUESTS)})")
+    ap.add_argument("--out", default=DEFAULT_OUT, help="where the kernels go (default: bt/guests)")
+    ap.add_argument("--native", metavar="DIR", help="build the native Linux oracles into DIR instead")
+    args = ap.parse_args(argv)
+    names = args.names or list(GUESTS)
+    for n in names:
+        if n not in GUESTS:
+            ap.error(f"unknown guest {n!r} (have {', '.join(GUESTS)})")
+    for n in names:
+        out = build_native(n, args.native) if args.native else build_kernel(n, args.out)
+        print(f"built {out} ({os.path.getsize(out)} bytes)")
+
+
+if __name__ == "__main__":
+    main()
