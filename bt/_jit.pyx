@@ -40,6 +40,7 @@ cdef enum ExitCode:
     EXIT_STOP = 5
     EXIT_IO = 6
     EXIT_UNSUPPORTED = 7
+    EXIT_ERROR = 8        # a Python device or hook raised; Core._pending_error holds it
 
 # Micro-op status (see semantics.pxi)
 cdef enum Status:
@@ -67,6 +68,8 @@ ctypedef struct CtxC:
     u32 ram_size
     u32 npages
     void* decoder
+    void* owner           # the Core object (borrowed), for MMIO calls into Python
+    int mmio_enabled      # some MMIO window exists: accesses outside RAM ask Python
     int strategy
     int stop_request      # set from another thread to end the run at a block boundary
     # translated-block cache
@@ -105,6 +108,7 @@ ctypedef struct CtxC:
     u64 invalidations
     u64 flushes
     u64 translate_cycles    # host TSC cycles spent translating
+    u64 mmio_accesses
     u64 exc_count[32]
     u64 callouts[<int>OP_COUNT]
 
@@ -245,6 +249,8 @@ cdef class Core:
     """The C machine state and the loop; bt.machine.Machine wraps it."""
     cdef CtxC* c
     cdef object ram_array         # keeps the numpy buffer alive
+    cdef public object mmio_handler   # callable(addr, size, write, value) -> int | None
+    cdef public object _pending_error
 
     def __cinit__(self, cnp.ndarray ram not None, str strategy="block", int max_blocks=65536):
         if ram.dtype != np.uint8 or ram.ndim != 1 or not ram.flags["C_CONTIGUOUS"]:
@@ -268,6 +274,7 @@ cdef class Core:
         if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or c.scratch == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
+        c.owner = <void*>self
         c.max_blocks = max_blocks
         self.strategy = strategy
 
@@ -305,8 +312,27 @@ cdef class Core:
             r = run_loop(self.c, budget)
         return r
 
+    def _mmio(self, addr, size, write, value):
+        if self.mmio_handler is None:
+            return None
+        return self.mmio_handler(addr, size, write, value)
+
+    property mmio_enabled:
+        def __get__(self):
+            return self.c.mmio_enabled
+        def __set__(self, int v):
+            self.c.mmio_enabled = v
+
+    def take_error(self):
+        e = self._pending_error
+        self._pending_error = None
+        return e
+
     def request_stop(self):
         self.c.stop_request = 1
+
+    def request_stop_clear(self):
+        self.c.stop_request = 0
 
     def exit_info(self):
         c = self.c
@@ -486,6 +512,7 @@ cdef class Core:
             "cache_invalidations": c.invalidations,
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,
+            "mmio_accesses": c.mmio_accesses,
             "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}
