@@ -103,7 +103,7 @@ class Uart16550(Device):
             return self.dlm if dlab else self.ier
         if r == 2:
             v = self._iir()
-            if v & 0x0F == 0x02:
+            if (v & 0x0F) == 0x02:
                 self.thr_empty_pending = False   # reading IIR clears a THRE interrupt
             return v
         if r == 3:
