@@ -81,7 +81,7 @@ class Uart16550(Device):
 
     @property
     def irq_pending(self):
-        return self._iir() != 0x01
+        return not (self._iir() & 0x01)
 
     def _iir(self):
         fifo = 0xC0 if self.fcr & 1 else 0
