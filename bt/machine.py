@@ -339,6 +339,8 @@ class Machine:
                     core.set_seg(i, 0x10, 0, 0xFFFFFFFF, 0xC93)
         core.eip = 0
         core.flush()
+        for d in getattr(self, "devices", ()):
+            d.reset()
 
     # ------------------------------------------------------------------ running
     def run(self, max_insns=None):
@@ -487,10 +489,13 @@ class Machine:
 
     def snapshot(self):
         """A copy of the whole machine state (CPU and RAM)."""
-        return {"cpu": self.cpu.state, "ram": self.ram.copy(), "insns": self.core.insns}
+        return {"cpu": self.cpu.state, "ram": self.ram.copy(), "insns": self.core.insns,
+                "devices": [d.state() for d in self.devices]}
 
     def restore(self, snap):
         """Return to a state taken by snapshot()."""
         self.ram[:] = snap["ram"]
         self.cpu.state = snap["cpu"]
         self.core.insns = snap["insns"]
+        for d, st in zip(self.devices, snap["devices"]):
+            d.set_state(st)
