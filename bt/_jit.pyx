@@ -27,6 +27,7 @@ cdef extern from "<x86intrin.h>" nogil:
 
 cdef enum:
     MAX_BLOCK_INSNS = 64
+    NO_EXIT = 0xFFFFFFFFU
     HT_BITS = 16
     JC_BITS = 12
 
@@ -56,6 +57,7 @@ cdef enum Status:
 cdef enum Strategy:
     STRAT_INTERP = 0
     STRAT_BLOCK = 1
+    STRAT_CHAIN = 2
 
 ctypedef struct JcEntryC:
     u32 lin
@@ -105,6 +107,8 @@ ctypedef struct CtxC:
     u64 cache_hits
     u64 cache_misses
     u64 jc_hits
+    u64 chain_hits
+    u64 chain_links
     u64 invalidations
     u64 flushes
     u64 translate_cycles    # host TSC cycles spent translating
@@ -129,14 +133,18 @@ cdef inline u32 mode_bits(CtxC* c) noexcept nogil:
 
 cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef u64 left = budget
-    cdef BlockC* b
+    cdef BlockC* b = NULL
+    cdef BlockC* nb = NULL        # the next block when a chain link gave it
+    cdef BlockC* prev = NULL      # block whose static exit prev_k is waiting for a link
     cdef JcEntryC* e
     cdef SegC* cs
-    cdef u32 eip, lin, mode, i, n
-    cdef int st
+    cdef u32 eip, lin, mode, i, n, d, prev_lin = 0
+    cdef int st, prev_k = 0, chain = c.strategy == STRAT_CHAIN
     while True:
         if c.graveyard != NULL:
             free_graveyard(c)
+            prev = NULL
+            nb = NULL
         if c.stop_request:
             c.stop_request = 0
             return EXIT_STOP
@@ -146,7 +154,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         eip = c.cpu.eip
         lin = cs.base + eip
         c.ipmask = 0xFFFFFFFFU if (cs.flags & SF_BIG) else 0xFFFF
-        if c.strategy == STRAT_INTERP:
+        st = 0
+        if nb != NULL:
+            b = nb
+            nb = NULL
+            c.chain_hits += 1
+        elif c.strategy == STRAT_INTERP:
             st = translate(c, eip, lin, 1, c.scratch)
             b = c.scratch
         else:
@@ -155,10 +168,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             if e.b != NULL and e.lin == lin and e.mode == mode:
                 b = e.b
                 c.jc_hits += 1
-                st = 0
             else:
                 b = block_find(c, lin, mode)
-                st = 0
                 if b != NULL:
                     c.cache_hits += 1
                 else:
@@ -170,6 +181,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                         else:
                             if c.nblocks >= c.max_blocks:
                                 flush_all(c)
+                                prev = NULL
                             b = block_install(c, c.scratch, mode)
                             if b == NULL:
                                 b = c.scratch
@@ -177,6 +189,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                     e.lin = lin
                     e.mode = mode
                     e.b = b
+            if prev != NULL and st == 0 and b != c.scratch and (lin >> 12) == (prev_lin >> 12) \
+                    and b.mode == prev.mode:
+                # never across a page: the next page may map elsewhere (or hold other code)
+                prev.link[prev_k] = b
+                c.chain_links += 1
+            prev = NULL
         if st:
             # the first instruction could not even be fetched
             if st == ST_FAULT:
@@ -202,13 +220,18 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
             c.insns += i
             left -= i
+            if not chain or c.smc or i != b.ninsns:
+                continue
         elif st == ST_JUMP:
             c.insns += i + 1
             left -= i + 1
+            if not chain or c.smc or i + 1 != b.ninsns:
+                continue
         elif st == ST_REPEAT:
             c.cpu.eip = (eip + b.uops[i].eoff) & c.ipmask
             c.insns += i
             left -= i
+            continue
         elif st == ST_STOP_AFTER:
             c.insns += i + 1
             if c.exit_kind == EXIT_EXCEPTION:
@@ -221,6 +244,21 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 c.exc_count[c.exc_vec & 31] += 1
                 c.exit_kind = EXIT_EXCEPTION
             return c.exit_kind
+        # chain: the block left through one of its static exits?
+        if b == c.scratch:
+            continue
+        d = (c.cpu.eip - eip) & c.ipmask
+        if d == (b.exit_delta[0] & c.ipmask):
+            prev_k = 0
+        elif d == (b.exit_delta[1] & c.ipmask):
+            prev_k = 1
+        else:
+            continue
+        if b.link[prev_k] != NULL:
+            nb = b.link[prev_k]
+        else:
+            prev = b
+            prev_lin = lin
 
 
 # ---------------------------------------------------------------- Python side
@@ -294,14 +332,16 @@ cdef class Core:
 
     property strategy:
         def __get__(self):
-            return "interp" if self.c.strategy == STRAT_INTERP else "block"
+            return ("interp", "block", "chain")[self.c.strategy]
         def __set__(self, str s):
             if s == "interp":
                 self.c.strategy = STRAT_INTERP
             elif s == "block":
                 self.c.strategy = STRAT_BLOCK
+            elif s == "chain":
+                self.c.strategy = STRAT_CHAIN
             else:
-                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block)")
+                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block, chain)")
 
     # ---- execution
     def run(self, unsigned long long max_insns):
@@ -509,6 +549,8 @@ cdef class Core:
             "cache_hits": c.cache_hits,
             "cache_misses": c.cache_misses,
             "jc_hits": c.jc_hits,
+            "chain_hits": c.chain_hits,
+            "chain_links": c.chain_links,
             "cache_invalidations": c.invalidations,
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,

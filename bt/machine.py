@@ -18,7 +18,7 @@ from bt.devices.bus import MmioBus, PortBus
 from bt.devices.misc import DebugConsole, ExitPort, PostPort
 from bt.devices.uart import Uart16550
 
-STRATEGIES = ("interp", "block")
+STRATEGIES = ("interp", "block", "chain")
 
 # Default CPU model: a P6-family part that reports only what bt implements.
 # No FPU bit until the x87 issue lands; no PSE/PGE until paging does.
@@ -231,8 +231,9 @@ class Machine:
 
     Args:
         ram_size: bytes of RAM at physical 0 (a multiple of 4 KiB).
-        strategy: "interp" (one instruction at a time, the reference) or
-            "block" (translated blocks, cached).
+        strategy: "interp" (one instruction at a time, the reference),
+            "block" (translated blocks, cached) or "chain" (blocks, with static exits
+            linked straight to their successors on the same page).
         mode: "prot" (32-bit flat protected mode, CPL 0, paging off, IF=0:
             a Multiboot entry state) or "real" (16-bit real mode, CS=0).
         max_blocks: bound on cached translated blocks; a full cache is flushed.

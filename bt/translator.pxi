@@ -28,6 +28,25 @@ cdef inline bint lockable(InsnC* d) noexcept nogil:
             op == OP_SUB or op == OP_XOR or op == OP_XADD or op == OP_XCHG)
 
 
+cdef void set_static_exits(CtxC* c, BlockC* b) noexcept nogil:
+    # The exits the chain strategy may link: both arms of Jcc, the target of a
+    # direct JMP/CALL, and the fall-through of a block cut by the length cap.
+    # Offsets are from the block's first byte, so a block stays position-free.
+    cdef UopC* u = &b.uops[b.nuops - 1]
+    cdef int op = u.d.op
+    cdef u32 nxt = u.eoff + u.d.len
+    b.exit_delta[0] = NO_EXIT
+    b.exit_delta[1] = NO_EXIT
+    b.link[0] = NULL
+    b.link[1] = NULL
+    if op == OP_JCC or op == OP_JMP or op == OP_CALL:
+        b.exit_delta[0] = nxt + u.d.ops[0].imm
+        if op == OP_JCC:
+            b.exit_delta[1] = nxt
+    elif not ends_block(op):
+        b.exit_delta[1] = nxt
+
+
 cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcept nogil:
     """Fill out (room for MAX_BLOCK_INSNS uops) with the block at eip / pa.
 
@@ -88,6 +107,7 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
     out.ninsns = n
     out.nbytes = off
     out.hits = 0
+    set_static_exits(c, out)
     c.translate_cycles += rdtsc() - t0
     c.insns_translated += n
     return 0
