@@ -252,6 +252,15 @@ form("call_ret_66", H("66 e8 02 00 00 00  eb 05  66 89 e0 66 c3  40"))
 form("call_ind", H("ff d3  eb 03  89 e0 c3"), ALL, set16("ebx", CODE + 4))   # call bx
 form("call_ind_mem", H("ff 17  eb 03  89 e0 c3"), ALL,
      chain(set16("ebx", 0x40), store(0x40, rel16(CODE + 4))))
+# far JMP/CALL through memory (FF /5, FF /3), 16- and 32-bit offsets; CS stays 0
+form("jmpf_ind", H("ff 2f 40"), ALL, chain(set16("ebx", 0x60), store(0x60, rel16(CODE + 3) + b"\0\0")))
+form("jmpf_ind66", H("66 ff 2f 40"), ALL,
+     chain(set16("ebx", 0x60), store(0x60, (CODE + 4).to_bytes(4, "little") + b"\0\0")))
+form("callf_ind", H("ff 1f  eb 01  cb"), ALL,
+     chain(set16("ebx", 0x60), store(0x60, rel16(CODE + 4) + b"\0\0")))
+form("callf_ind66", H("66 ff 1f  eb 02  66 cb"), ALL,
+     chain(set16("ebx", 0x60), store(0x60, (CODE + 5).to_bytes(4, "little") + b"\0\0")))
+form("jmpf_callf_imm", H("ea") + rel16(CODE + 6) + H("00 00 40  9a") + rel16(CODE + 13) + H("00 00  eb 01  cb"))
 # LOOP / JCXZ (CX in 16-bit code; ECX with 0x67)
 form("loop", A("l1: add ax, bx; loop l1"), ALL,
      lambda rng, st: st.regs.__setitem__("ecx", (rng.getrandbits(16) << 16) | (1 + rng.getrandbits(5))))
