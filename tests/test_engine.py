@@ -576,3 +576,34 @@ def test_real_mode_segment_load(strategy):
     assert m.cpu.bl == 0x99
     assert m.cpu.get_seg("ds")["base"] == 0x12340 and m.cpu.ds == 0x1234
     assert m.mem.read(0x20020, 1) == b"\x07"
+
+
+# ---------------------------------------------------------------- code segment limits and IP wrap
+
+def test_real_mode_ip_wraps_within_block(strategy):
+    # CS = 0x10 (base 0x100): NOP NOP at IP 0xFFFE, then IP wraps to 0 (linear 0x100),
+    # not to the next linear byte 0x10100
+    m = machine(strategy, mode="real")
+    m.cpu.cs = 0x10
+    m.mem.write(0x100 + 0xFFFE, b"\x90\x90")
+    m.mem.write(0x100, b"\x40\xf4")          # inc ax; hlt
+    m.mem.write(0x10100, b"\x43\xf4")        # inc bx; hlt (must not run)
+    m.cpu.eip = 0xFFFE
+    run_to_halt(m)
+    assert (m.cpu.ax, m.cpu.bx, m.cpu.eip) == (1, 0, 2)
+
+
+def test_insn_past_cs_limit(strategy):
+    # an instruction whose last byte is past CS.limit: #GP(0) at it (SDM vol. 3 6.15 "#GP")
+    m = machine(strategy, mode="real")
+    m.cpu.cs = 0x10
+    m.mem.write(0x100 + 0xFFFE, b"\x90\xb8\x34\x12")    # nop; mov ax, imm16 from IP 0xFFFF
+    m.cpu.eip = 0xFFFE
+    ex = m.run(10)
+    assert (ex.kind, ex.vector, ex.error_code, ex.eip) == (ExitKind.EXCEPTION, 13, 0, 0xFFFF)
+    assert m.stats["insns"] == 1
+    # protected mode, a CS limit of 0x1003: MOV EAX, imm32 at 0x1002 reaches 0x1006
+    m = machine(strategy, bytes.fromhex("90 90 b8 78 56 34 12 f4"))
+    m.cpu.set_seg("cs", 0x08, 0, 0x1003, 0xC9B)
+    ex = m.run(10)
+    assert (ex.kind, ex.vector, ex.eip) == (ExitKind.EXCEPTION, 13, CODE + 2)
