@@ -132,6 +132,9 @@ class Cpu:
         raise AttributeError(name)
 
     def __setattr__(self, name, value):
+        if name == "state":
+            object.__setattr__(self, name, value)     # the property's setter
+            return
         core = self._core
         value = int(value)
         if name in _REG32:

@@ -90,6 +90,11 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
             ln = 1
         elif (u.d.prefix & PF_LOCK) and not lockable(&u.d):
             u.d.op = OP_INVALID
+        if <u64>((eip + off) & c.ipmask) + <u32>ln - 1 > cs.limit:
+            # the instruction's last byte is past CS.limit: #GP(0) when it is reached
+            if n == 0:
+                return raise_exc(c, 13, 0, 1)
+            break
         if ipa + ln > page_end:
             if n > 0:
                 break            # starts a block of its own
@@ -102,6 +107,10 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
         n += 1
         off += ln
         if ends_block(u.d.op) or ipa + ln >= page_end:
+            break
+        if ((eip + off) & c.ipmask) < ((eip + off - <u32>ln) & c.ipmask):
+            # 16-bit IP wrapped to 0: the next instruction is at CS.base, not
+            # at the next linear byte
             break
     out.nuops = n
     out.ninsns = n
