@@ -27,6 +27,7 @@ cdef extern from "<x86intrin.h>" nogil:
 
 cdef enum:
     MAX_BLOCK_INSNS = 64
+    NO_EXIT = 0xFFFFFFFFU
     HT_BITS = 16
     JC_BITS = 12
 
@@ -40,6 +41,7 @@ cdef enum ExitCode:
     EXIT_STOP = 5
     EXIT_IO = 6
     EXIT_UNSUPPORTED = 7
+    EXIT_ERROR = 8        # a Python device or hook raised; Core._pending_error holds it
 
 # Micro-op status (see semantics.pxi)
 cdef enum Status:
@@ -55,6 +57,7 @@ cdef enum Status:
 cdef enum Strategy:
     STRAT_INTERP = 0
     STRAT_BLOCK = 1
+    STRAT_CHAIN = 2
 
 ctypedef struct JcEntryC:
     u32 lin
@@ -67,6 +70,8 @@ ctypedef struct CtxC:
     u32 ram_size
     u32 npages
     void* decoder
+    void* owner           # the Core object (borrowed), for MMIO calls into Python
+    int mmio_enabled      # some MMIO window exists: accesses outside RAM ask Python
     int strategy
     int stop_request      # set from another thread to end the run at a block boundary
     # translated-block cache
@@ -102,9 +107,12 @@ ctypedef struct CtxC:
     u64 cache_hits
     u64 cache_misses
     u64 jc_hits
+    u64 chain_hits
+    u64 chain_links
     u64 invalidations
     u64 flushes
     u64 translate_cycles    # host TSC cycles spent translating
+    u64 mmio_accesses
     u64 exc_count[32]
     u64 callouts[<int>OP_COUNT]
 
@@ -125,14 +133,18 @@ cdef inline u32 mode_bits(CtxC* c) noexcept nogil:
 
 cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef u64 left = budget
-    cdef BlockC* b
+    cdef BlockC* b = NULL
+    cdef BlockC* nb = NULL        # the next block when a chain link gave it
+    cdef BlockC* prev = NULL      # block whose static exit prev_k is waiting for a link
     cdef JcEntryC* e
     cdef SegC* cs
-    cdef u32 eip, lin, mode, i, n
-    cdef int st
+    cdef u32 eip, lin, mode, i, n, d, prev_lin = 0
+    cdef int st, prev_k = 0, chain = c.strategy == STRAT_CHAIN
     while True:
         if c.graveyard != NULL:
             free_graveyard(c)
+            prev = NULL
+            nb = NULL
         if c.stop_request:
             c.stop_request = 0
             return EXIT_STOP
@@ -142,7 +154,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         eip = c.cpu.eip
         lin = cs.base + eip
         c.ipmask = 0xFFFFFFFFU if (cs.flags & SF_BIG) else 0xFFFF
-        if c.strategy == STRAT_INTERP:
+        st = 0
+        if nb != NULL:
+            b = nb
+            nb = NULL
+            c.chain_hits += 1
+        elif c.strategy == STRAT_INTERP:
             st = translate(c, eip, lin, 1, c.scratch)
             b = c.scratch
         else:
@@ -151,10 +168,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             if e.b != NULL and e.lin == lin and e.mode == mode:
                 b = e.b
                 c.jc_hits += 1
-                st = 0
             else:
                 b = block_find(c, lin, mode)
-                st = 0
                 if b != NULL:
                     c.cache_hits += 1
                 else:
@@ -166,6 +181,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                         else:
                             if c.nblocks >= c.max_blocks:
                                 flush_all(c)
+                                prev = NULL
                             b = block_install(c, c.scratch, mode)
                             if b == NULL:
                                 b = c.scratch
@@ -173,6 +189,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                     e.lin = lin
                     e.mode = mode
                     e.b = b
+            if prev != NULL and st == 0 and b != c.scratch and (lin >> 12) == (prev_lin >> 12) \
+                    and b.mode == prev.mode:
+                # never across a page: the next page may map elsewhere (or hold other code)
+                prev.link[prev_k] = b
+                c.chain_links += 1
+            prev = NULL
         if st:
             # the first instruction could not even be fetched
             if st == ST_FAULT:
@@ -198,13 +220,18 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
             c.insns += i
             left -= i
+            if not chain or c.smc or i != b.ninsns:
+                continue
         elif st == ST_JUMP:
             c.insns += i + 1
             left -= i + 1
+            if not chain or c.smc or i + 1 != b.ninsns:
+                continue
         elif st == ST_REPEAT:
             c.cpu.eip = (eip + b.uops[i].eoff) & c.ipmask
             c.insns += i
             left -= i
+            continue
         elif st == ST_STOP_AFTER:
             c.insns += i + 1
             if c.exit_kind == EXIT_EXCEPTION:
@@ -217,6 +244,21 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 c.exc_count[c.exc_vec & 31] += 1
                 c.exit_kind = EXIT_EXCEPTION
             return c.exit_kind
+        # chain: the block left through one of its static exits?
+        if b == c.scratch:
+            continue
+        d = (c.cpu.eip - eip) & c.ipmask
+        if d == (b.exit_delta[0] & c.ipmask):
+            prev_k = 0
+        elif d == (b.exit_delta[1] & c.ipmask):
+            prev_k = 1
+        else:
+            continue
+        if b.link[prev_k] != NULL:
+            nb = b.link[prev_k]
+        else:
+            prev = b
+            prev_lin = lin
 
 
 # ---------------------------------------------------------------- Python side
@@ -245,6 +287,8 @@ cdef class Core:
     """The C machine state and the loop; bt.machine.Machine wraps it."""
     cdef CtxC* c
     cdef object ram_array         # keeps the numpy buffer alive
+    cdef public object mmio_handler   # callable(addr, size, write, value) -> int | None
+    cdef public object _pending_error
 
     def __cinit__(self, cnp.ndarray ram not None, str strategy="block", int max_blocks=65536):
         if ram.dtype != np.uint8 or ram.ndim != 1 or not ram.flags["C_CONTIGUOUS"]:
@@ -268,6 +312,7 @@ cdef class Core:
         if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or c.scratch == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
+        c.owner = <void*>self
         c.max_blocks = max_blocks
         self.strategy = strategy
 
@@ -287,14 +332,16 @@ cdef class Core:
 
     property strategy:
         def __get__(self):
-            return "interp" if self.c.strategy == STRAT_INTERP else "block"
+            return ("interp", "block", "chain")[self.c.strategy]
         def __set__(self, str s):
             if s == "interp":
                 self.c.strategy = STRAT_INTERP
             elif s == "block":
                 self.c.strategy = STRAT_BLOCK
+            elif s == "chain":
+                self.c.strategy = STRAT_CHAIN
             else:
-                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block)")
+                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block, chain)")
 
     # ---- execution
     def run(self, unsigned long long max_insns):
@@ -305,8 +352,27 @@ cdef class Core:
             r = run_loop(self.c, budget)
         return r
 
+    def _mmio(self, addr, size, write, value):
+        if self.mmio_handler is None:
+            return None
+        return self.mmio_handler(addr, size, write, value)
+
+    property mmio_enabled:
+        def __get__(self):
+            return self.c.mmio_enabled
+        def __set__(self, int v):
+            self.c.mmio_enabled = v
+
+    def take_error(self):
+        e = self._pending_error
+        self._pending_error = None
+        return e
+
     def request_stop(self):
         self.c.stop_request = 1
+
+    def request_stop_clear(self):
+        self.c.stop_request = 0
 
     def exit_info(self):
         c = self.c
@@ -483,9 +549,12 @@ cdef class Core:
             "cache_hits": c.cache_hits,
             "cache_misses": c.cache_misses,
             "jc_hits": c.jc_hits,
+            "chain_hits": c.chain_hits,
+            "chain_links": c.chain_links,
             "cache_invalidations": c.invalidations,
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,
+            "mmio_accesses": c.mmio_accesses,
             "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}

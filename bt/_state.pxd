@@ -91,6 +91,8 @@ ctypedef struct BlockC:
     u32 ninsns        # guest instructions (== nuops today)
     u32 nbytes
     u32 hits
+    u32 exit_delta[2] # static exits as EIP offsets from the block start (NO_EXIT: none)
+    BlockC* link[2]   # chained successor for each static exit (same page only)
     BlockC* hnext     # hash chain
     BlockC* pnext     # chain of blocks on the same physical page
     BlockC* gnext     # chain of every live block (for flushes)

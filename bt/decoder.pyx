@@ -11,7 +11,7 @@ instruction on this path.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memchr
 
 from bt._types cimport u8, u16, u32, i8, i16, i32
 from bt._insn cimport *
@@ -373,6 +373,86 @@ cdef inline u32 _read_le(const u8* p, int n) noexcept nogil:
     return <u32>p[0] | (<u32>p[1] << 8) | (<u32>p[2] << 16) | (<u32>p[3] << 24)
 
 
+cdef inline int _prefix_len(const u8* p, size_t n) noexcept nogil:
+    # number of legacy prefix bytes before the opcode (at most 14)
+    cdef int i = 0
+    while <size_t>i < n and i < 14:
+        if p[i] == 0x66 or p[i] == 0x67 or p[i] == 0xF0 or p[i] == 0xF2 or p[i] == 0xF3 or \
+                p[i] == 0x26 or p[i] == 0x2E or p[i] == 0x36 or p[i] == 0x3E or p[i] == 0x64 or \
+                p[i] == 0x65:
+            i += 1
+        else:
+            break
+    return i
+
+
+cdef int _modrm_len(const u8* p, size_t n, bint a32) noexcept nogil:
+    # bytes of ModRM + SIB + displacement at p, or 0 when they do not fit in n
+    cdef int mod, rm, ln
+    if n < 1:
+        return 0
+    mod = p[0] >> 6
+    rm = p[0] & 7
+    ln = 1
+    if mod == 3:
+        return 1
+    if a32:
+        if rm == 4:
+            if n < 2:
+                return 0
+            ln = 2
+            if mod == 0 and (p[1] & 7) == 5:
+                ln += 4
+        elif mod == 0 and rm == 5:
+            ln += 4
+        if mod == 1:
+            ln += 1
+        elif mod == 2:
+            ln += 4
+    else:
+        if mod == 0 and rm == 6:
+            ln += 2
+        elif mod == 1:
+            ln += 1
+        elif mod == 2:
+            ln += 2
+    if <size_t>ln > n:
+        return 0
+    return ln
+
+
+cdef int _hint_nop(const u8* code, size_t n, bint code32, InsnC* out) noexcept nogil:
+    """0F 19..0F 1F /r: the reserved-NOP (hint) space, NOP on every P6 (SDM vol. 2
+    NOP; ENDBR32 = F3 0F 1E FB relies on it).  capstone rejects some of it
+    (0F 1E FB) and names other forms (F3 0F 1E FB = endbr32) with ids bt does not
+    map.  Returns the length, or 0 when code is not such an instruction."""
+    cdef int i = _prefix_len(code, n), j, ml, a32
+    cdef int osz = 4 if code32 else 2
+    a32 = code32
+    for j in range(i):
+        if code[j] == 0x67:
+            a32 = not code32
+        elif code[j] == 0x66:
+            osz = 2 if code32 else 4
+    if <size_t>(i + 2) >= n or code[i] != 0x0F or code[i + 1] < 0x19 or code[i + 1] > 0x1F:
+        return 0
+    ml = _modrm_len(code + i + 2, n - i - 2, a32)
+    if ml == 0 or i + 2 + ml > 15:
+        return 0
+    memset(out, 0, sizeof(InsnC))
+    out.base = REG_NONE
+    out.index = REG_NONE
+    out.seg = 3
+    out.op = OP_NOP
+    out.len = <u8>(i + 2 + ml)
+    out.osz = <u8>osz
+    out.asz = 4 if a32 else 2
+    for j in range(i):
+        if code[j] == 0xF0:
+            out.prefix |= PF_LOCK      # LOCK NOP: #UD (the translator checks)
+    return out.len
+
+
 cdef void* decoder_new() except NULL:
     cdef DecoderC* d = <DecoderC*>malloc(sizeof(DecoderC))
     if d == NULL:
@@ -425,7 +505,7 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
     if n > 15:
         sz = 15
     if not cs_disasm_iter(d.h[m], &p, &sz, &addr, insn):
-        return 0
+        return _hint_nop(code, sz, code32, out)
     x = &insn.detail.x86
     out.len = <u8>insn.size
     out.op = id_op[insn.id] if insn.id < X86_INS_ENDING else OP_INVALID
@@ -456,6 +536,18 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
     if 0xD8 <= op0 <= 0xDF:
         out.op = OP_FPU
         return out.len
+    if out.op == OP_INVALID or out.op == OP_NOP:
+        # the hint-NOP space (ENDBR32 among it) is a NOP on P6
+        i = _hint_nop(code, n if n < 15 else 15, code32, out)
+        if i:
+            return i
+        i = _prefix_len(code, out.len)
+        if out.op == OP_INVALID and code[i] == 0x0F and (code[i + 1] == 0xBC or code[i + 1] == 0xBD) \
+                and memchr(code, 0xF3, i) != NULL:
+            # capstone calls F3 0F BC/BD TZCNT/LZCNT (BMI/ABM); a P6 ignores the F3
+            # and runs BSF/BSR.  GCC emits "rep bsf" for ctz on purpose (the same
+            # result on old CPUs).  The operands capstone gave (reg, r/m) are BSF's.
+            out.op = OP_BSF if code[i + 1] == 0xBC else OP_BSR
 
     # operands
     k = 0
@@ -527,6 +619,15 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
     elif out.op == OP_IMUL:
         if out.nops == 1:
             out.op = OP_IMUL1
+    elif (out.op == OP_JMP or out.op == OP_CALL) and op0 == 0xFF and \
+            ((x.modrm >> 3) & 7) >= 3 and ((x.modrm >> 3) & 7) != 4:
+        # FF /3 and FF /5 are CALL FAR / JMP FAR m16:16|m16:32 whatever the operand
+        # size; capstone names them near CALL/JMP in 32-bit code without 0x66 and
+        # in 16-bit code with 0x66 ("jmp ptr [edi]")
+        if (x.modrm >> 6) == 3:
+            out.op = OP_INVALID
+        else:
+            out.op = OP_CALLF if ((x.modrm >> 3) & 7) == 3 else OP_JMPF
     elif out.op == OP_JMP or out.op == OP_CALL:
         if op0 == 0xE8 or op0 == 0xE9 or op0 == 0xEB:
             out.ops[0].kind = OK_REL
@@ -543,6 +644,13 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
             out.op = OP_INVALID
     elif out.op == OP_NOP:
         out.nops = 0
+    elif out.op == OP_ENTER:
+        # ENTER imm16, imm8: capstone gives both the operand size and sign-extends
+        # the level byte (c8 10 00 81 -> "enter 0x10, -0x7f")
+        out.ops[0].size = 2
+        out.ops[0].imm &= 0xFFFF
+        out.ops[1].size = 1
+        out.ops[1].imm &= 0xFF
     if out.op == OP_MOVS or out.op == OP_CMPS or out.op == OP_SCAS or out.op == OP_LODS or \
             out.op == OP_STOS or out.op == OP_INS or out.op == OP_OUTS:
         # element size from the opcode's low bit (byte forms are even)

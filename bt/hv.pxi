@@ -27,7 +27,8 @@ cdef void seg_from_desc(SegC* sg, u32 sel, u32 lo, u32 hi) noexcept nogil:
     sg.limit = (lo & 0xFFFF) | (hi & 0xF0000)
     if hi & 0x800000:
         sg.limit = (sg.limit << 12) | 0xFFF
-    sg.attr = <u16>((hi >> 8) & 0xF0FF)
+    # byte 5 | byte 6's high nibble (AVL L D/B G) << 8, the SegC.attr layout
+    sg.attr = <u16>(((hi >> 8) & 0xFF) | ((hi >> 12) & 0xF00))
     sg.flags = SF_VALID
     if typ & 8:
         sg.flags |= SF_EXEC

@@ -14,9 +14,11 @@ import numpy as np
 
 from bt._jit import Core, REG_NAMES, SEG_NAMES
 from bt.decoder import OP_NAMES
-from bt.devices.bus import PortBus
+from bt.devices.bus import MmioBus, PortBus
+from bt.devices.misc import DebugConsole, ExitPort, PostPort
+from bt.devices.uart import Uart16550
 
-STRATEGIES = ("interp", "block")
+STRATEGIES = ("interp", "block", "chain")
 
 # Default CPU model: a P6-family part that reports only what bt implements.
 # No FPU bit until the x87 issue lands; no PSE/PGE until paging does.
@@ -42,6 +44,8 @@ class ExitKind(enum.IntEnum):
     STOP = 5             # stop() was called
     IO = 6               # internal: port I/O, completed by Machine before returning
     UNSUPPORTED = 7      # an instruction bt knows but does not implement yet
+    ERROR = 8            # internal: a Python device raised (run() re-raises it)
+    GUEST_EXIT = 9       # the guest wrote the exit port; Exit.status holds (v << 1) | 1
 
 
 EXCEPTION_NAMES = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
@@ -59,6 +63,7 @@ class Exit:
     addr: int | None = None
     insn_bytes: bytes = b""
     message: str = ""
+    status: int | None = None      # GUEST_EXIT: the exit-port status
 
     def __str__(self):
         return self.message or f"{self.kind.name} at eip={self.eip:#x}"
@@ -127,6 +132,9 @@ class Cpu:
         raise AttributeError(name)
 
     def __setattr__(self, name, value):
+        if name == "state":
+            object.__setattr__(self, name, value)     # the property's setter
+            return
         core = self._core
         value = int(value)
         if name in _REG32:
@@ -226,16 +234,26 @@ class Machine:
 
     Args:
         ram_size: bytes of RAM at physical 0 (a multiple of 4 KiB).
-        strategy: "interp" (one instruction at a time, the reference) or
-            "block" (translated blocks, cached).
+        strategy: "interp" (one instruction at a time, the reference),
+            "block" (translated blocks, cached) or "chain" (blocks, with static exits
+            linked straight to their successors on the same page).
         mode: "prot" (32-bit flat protected mode, CPL 0, paging off, IF=0:
             a Multiboot entry state) or "real" (16-bit real mode, CS=0).
         max_blocks: bound on cached translated blocks; a full cache is flushed.
         cpuid: {leaf: (eax, ebx, ecx, edx)} overriding the default CPU model.
+        serial: where COM1 output goes: a text file-like, a callable(bytes), or None
+            (kept in ``m.uart.output`` either way).
+        serial_input: bytes the guest can read from COM1; ``serial_stdin=True`` reads stdin.
+        debugcon: where port 0xE9 output goes (default: the same place as serial).
+
+    Devices: COM1 16550A UART (``m.uart``), the exit port at 0xF4 (``m.exit_port``), POST
+    codes at 0x80 (``m.post``), the 0xE9 debug console (``m.debugcon``).  More devices:
+    ``m.add_device(dev)``.
     """
 
     def __init__(self, ram_size=16 << 20, strategy="block", mode="prot",
-                 max_blocks=65536, cpuid=None):
+                 max_blocks=65536, cpuid=None, serial=None, serial_input=b"",
+                 serial_stdin=False, debugcon=None):
         if strategy not in STRATEGIES:
             raise BtError(f"unknown strategy {strategy!r} (choose from: {', '.join(STRATEGIES)})")
         if mode not in ("prot", "real"):
@@ -249,6 +267,10 @@ class Machine:
         self.cpu = Cpu(self)
         self.mem = Memory(self)
         self.ports = PortBus()
+        self.mmio = MmioBus()
+        self.core.mmio_handler = self._mmio_access
+        self.devices = []
+        self._guest_exit = None
         self.strategy = strategy
         self.io_exits = 0
         self.run_ns = 0
@@ -257,6 +279,38 @@ class Machine:
         for leaf, regs in model.items():
             self.core.set_cpuid(leaf, *regs)
         self.reset(mode)
+        self.uart = self.add_device(Uart16550(out=serial, input_data=serial_input,
+                                              stdin=serial_stdin))
+        self.exit_port = self.add_device(ExitPort(self))
+        self.post = self.add_device(PostPort())
+        self.debugcon = self.add_device(DebugConsole(out=debugcon if debugcon is not None
+                                                     else serial))
+
+    def add_device(self, dev):
+        """Attach a device (see bt.devices.Device): its ports and MMIO windows are routed."""
+        for first, count in dev.ports:
+            self.ports.register(dev, first, count)
+        for base, size in dev.mmio:
+            if base < self.ram.shape[0]:
+                raise BtError(f"MMIO window {base:#x} of {dev.name} overlaps RAM")
+            self.mmio.register(dev, base, size)
+            self.core.mmio_enabled = 1
+        self.devices.append(dev)
+        return dev
+
+    def guest_exit(self, status):
+        """Called by the exit port: end the run with this status after the current insn."""
+        self._guest_exit = status
+        self.core.request_stop()
+
+    def _mmio_access(self, addr, size, write, value):
+        dev = self.mmio.find(addr, size)
+        if dev is None:
+            return None
+        if write:
+            dev.mmio_write(addr, size, value)
+            return 0
+        return dev.mmio_read(addr, size)
 
     def reset(self, mode="prot"):
         """Put the CPU in the start state of ``mode`` ("prot" or "real")."""
@@ -289,6 +343,8 @@ class Machine:
                     core.set_seg(i, 0x10, 0, 0xFFFFFFFF, 0xC93)
         core.eip = 0
         core.flush()
+        for d in getattr(self, "devices", ()):
+            d.reset()
 
     # ------------------------------------------------------------------ running
     def run(self, max_insns=None):
@@ -310,9 +366,22 @@ class Machine:
                 if kind == ExitKind.IO:
                     self._complete_io()
                     left -= 1
-                    if left > 0:
+                    if self._guest_exit is not None:
+                        kind = ExitKind.STOP
+                    elif left > 0:
                         continue
-                    kind = ExitKind.MAX_INSNS
+                    else:
+                        kind = ExitKind.MAX_INSNS
+                if kind == ExitKind.ERROR:
+                    err = self.core.take_error()
+                    err.add_note(f"bt: raised by a device during the guest instruction at "
+                                 f"eip={self.core.eip:#x}")
+                    raise err
+                if kind == ExitKind.STOP and self._guest_exit is not None:
+                    status, self._guest_exit = self._guest_exit, None
+                    self.core.request_stop_clear()
+                    return Exit(kind=ExitKind.GUEST_EXIT, eip=self.core.eip, status=status,
+                                message=f"guest exit with status {status} at eip={self.core.eip:#x}")
                 return self._exit(kind)
         finally:
             self.run_ns += time.perf_counter_ns() - t0
@@ -354,6 +423,17 @@ class Machine:
         core = self.core
         self.io_exits += 1
         cur = core.current_insn()
+        try:
+            self._do_io(cur)
+        except Exception as e:
+            e.add_note(f"bt: raised by a device during the guest's {OP_NAMES[cur['op']]} at "
+                       f"eip={core.eip:#x}")
+            raise
+        core.eip = (core.eip + cur["len"]) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
+        core.insns = core.insns + 1
+
+    def _do_io(self, cur):
+        core = self.core
         op = OP_NAMES[cur["op"]]
         ops = cur["ops"]
         dx = core.get_reg(2) & 0xFFFF
@@ -370,8 +450,6 @@ class Machine:
             self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
         else:
             self._string_io(op, cur, dx)
-        core.eip = (core.eip + cur["len"]) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
-        core.insns = core.insns + 1
 
     def _string_io(self, op, cur, port):
         # INS/OUTS (with REP): rare, so done here.  Segment limits are not
@@ -406,6 +484,7 @@ class Machine:
         d["callouts"] = {OP_NAMES.get(k, str(k)).lower(): v for k, v in d["callouts"].items()}
         d["exceptions"] = {EXCEPTION_NAMES.get(k, str(k)): v for k, v in d["exceptions"].items()}
         d["io_exits"] = self.io_exits
+        d["post_codes"] = len(self.post.codes)
         d["unmapped_port_reads"] = dict(self.ports.unmapped_reads)
         d["unmapped_port_writes"] = dict(self.ports.unmapped_writes)
         d["run_ns"] = self.run_ns
@@ -414,10 +493,13 @@ class Machine:
 
     def snapshot(self):
         """A copy of the whole machine state (CPU and RAM)."""
-        return {"cpu": self.cpu.state, "ram": self.ram.copy(), "insns": self.core.insns}
+        return {"cpu": self.cpu.state, "ram": self.ram.copy(), "insns": self.core.insns,
+                "devices": [d.state() for d in self.devices]}
 
     def restore(self, snap):
         """Return to a state taken by snapshot()."""
         self.ram[:] = snap["ram"]
         self.cpu.state = snap["cpu"]
         self.core.insns = snap["insns"]
+        for d, st in zip(self.devices, snap["devices"]):
+            d.set_state(st)

@@ -93,10 +93,34 @@ cdef inline void store_n(u8* p, int size, u32 v) noexcept nogil:
         p[0] = <u8>v
 
 
+cdef int mmio_py(CtxC* c, u32 addr, int size, int write, u32* v) noexcept with gil:
+    # the one place the engine calls into Python in the middle of an instruction
+    core = <object>c.owner
+    try:
+        r = core._mmio(addr, size, write, v[0] if write else 0)
+    except BaseException as e:
+        core._pending_error = e
+        c.exit_kind = EXIT_ERROR
+        return ST_STOP_BEFORE
+    if r is None:
+        return bad_mem(c, addr, size)
+    if not write:
+        v[0] = <u32>(r & 0xFFFFFFFF)
+    c.mmio_accesses += 1
+    return 0
+
+
+cdef int mmio_access(CtxC* c, u32 addr, int size, int write, u32* v) noexcept nogil:
+    """An access outside RAM: a device's MMIO window (through Python), or BAD_MEM."""
+    if c.owner == NULL or not c.mmio_enabled:
+        return bad_mem(c, addr, size)
+    return mmio_py(c, addr, size, write, v)
+
+
 cdef inline int lrd(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
     """Read size bytes at a linear address."""
     if not lin_ok(c, lin, size):
-        return bad_mem(c, lin, size)
+        return mmio_access(c, lin, size, 0, v)
     v[0] = load_n(c.ram + lin, size)
     return 0
 
@@ -104,7 +128,7 @@ cdef inline int lrd(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
 cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
     """Write size bytes at a linear address."""
     if not lin_ok(c, lin, size):
-        return bad_mem(c, lin, size)
+        return mmio_access(c, lin, size, 1, &v)
     store_n(c.ram + lin, size, v)
     if c.code_map[lin >> 12] | c.code_map[(lin + size - 1) >> 12]:
         code_write_check(c, lin, size)
@@ -113,7 +137,7 @@ cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
 
 cdef inline int lprobe_w(CtxC* c, u32 lin, u32 size) noexcept nogil:
     """Check that a write of size bytes would succeed, without writing."""
-    if not lin_ok(c, lin, size):
+    if not lin_ok(c, lin, size) and not c.mmio_enabled:
         return bad_mem(c, lin, size)
     return 0
 

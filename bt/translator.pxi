@@ -28,6 +28,25 @@ cdef inline bint lockable(InsnC* d) noexcept nogil:
             op == OP_SUB or op == OP_XOR or op == OP_XADD or op == OP_XCHG)
 
 
+cdef void set_static_exits(CtxC* c, BlockC* b) noexcept nogil:
+    # The exits the chain strategy may link: both arms of Jcc, the target of a
+    # direct JMP/CALL, and the fall-through of a block cut by the length cap.
+    # Offsets are from the block's first byte, so a block stays position-free.
+    cdef UopC* u = &b.uops[b.nuops - 1]
+    cdef int op = u.d.op
+    cdef u32 nxt = u.eoff + u.d.len
+    b.exit_delta[0] = NO_EXIT
+    b.exit_delta[1] = NO_EXIT
+    b.link[0] = NULL
+    b.link[1] = NULL
+    if op == OP_JCC or op == OP_JMP or op == OP_CALL:
+        b.exit_delta[0] = nxt + u.d.ops[0].imm
+        if op == OP_JCC:
+            b.exit_delta[1] = nxt
+    elif not ends_block(op):
+        b.exit_delta[1] = nxt
+
+
 cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcept nogil:
     """Fill out (room for MAX_BLOCK_INSNS uops) with the block at eip / pa.
 
@@ -71,6 +90,11 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
             ln = 1
         elif (u.d.prefix & PF_LOCK) and not lockable(&u.d):
             u.d.op = OP_INVALID
+        if <u64>((eip + off) & c.ipmask) + <u32>ln - 1 > cs.limit:
+            # the instruction's last byte is past CS.limit: #GP(0) when it is reached
+            if n == 0:
+                return raise_exc(c, 13, 0, 1)
+            break
         if ipa + ln > page_end:
             if n > 0:
                 break            # starts a block of its own
@@ -84,10 +108,15 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
         off += ln
         if ends_block(u.d.op) or ipa + ln >= page_end:
             break
+        if ((eip + off) & c.ipmask) < ((eip + off - <u32>ln) & c.ipmask):
+            # 16-bit IP wrapped to 0: the next instruction is at CS.base, not
+            # at the next linear byte
+            break
     out.nuops = n
     out.ninsns = n
     out.nbytes = off
     out.hits = 0
+    set_static_exits(c, out)
     c.translate_cycles += rdtsc() - t0
     c.insns_translated += n
     return 0

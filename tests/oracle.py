@@ -84,6 +84,9 @@ class State:
     data: bytes = b""
     stack: bytes = b""
     extra_mem: list = field(default_factory=list)   # [(addr, bytes)]
+    # segment selectors to load before the run, e.g. {"ds": 0x1000, "ss": 0x2000}:
+    # in real mode (bits=16) both machines then use base = selector * 16
+    segs: dict | None = None
 
 
 def random_state(rng, bits=32, eflags_random=True):
@@ -110,6 +113,8 @@ def run_unicorn(code, st, bits=32, max_insns=10_000):
     for r in REGS:
         uc.reg_write(_UC_REG[r], st.regs[r])
     uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
+    for name, sel in (st.segs or {}).items():
+        uc.reg_write(getattr(U, "UC_X86_REG_" + name.upper()), sel)
     box = {"vector": None, "n": 0}
 
     def on_intr(uc_, intno, _):
@@ -150,6 +155,8 @@ def run_bt(code, st, strategy, bits=32, max_insns=10_000, m=None):
     for r in REGS:
         setattr(m.cpu, r, st.regs[r])
     m.cpu.eflags = st.eflags
+    for name, sel in (st.segs or {}).items():
+        setattr(m.cpu, name, sel)
     m.cpu.eip = CODE
     ex = m.run(max_insns=max_insns)
     vector = None
@@ -178,3 +185,59 @@ def check(code, st, strategy, bits=32, flag_mask=0xFFFFFFFF, seed=None, skip_reg
             f"bt ({strategy}, {bits}-bit) differs from unicorn for bytes {code.hex()} "
             f"(seed {seed}); start {regs} eflags={st.eflags:#x}\n  " + "\n  ".join(d))
     return want, got
+
+
+class UnicornRunner:
+    """run_unicorn() with one Unicorn instance reused across runs (mapping the
+    MiB is most of a run's cost).  Use it for runs of the same code: every run
+    rewrites code, DATA, STACK, extra_mem, the registers, EFLAGS and segs."""
+
+    def __init__(self, bits=32):
+        self.bits = bits
+        self._open()
+
+    def _open(self):
+        mode = unicorn.UC_MODE_32 if self.bits == 32 else unicorn.UC_MODE_16
+        self.uc = uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
+        uc.mem_map(0, MAP_SIZE)
+        self.box = box = {"vector": None, "n": 0}
+
+        def on_intr(uc_, intno, _):
+            box["vector"] = intno
+            uc_.emu_stop()
+
+        def on_code(uc_, addr, size, _):
+            box["n"] += 1
+
+        uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
+        uc.hook_add(unicorn.UC_HOOK_CODE, on_code)
+
+    def run(self, code, st, max_insns=10_000):
+        if self.box["vector"] is not None:
+            self._open()    # an exception leaves QEMU state behind (a later #DE became #DF)
+        uc, box = self.uc, self.box
+        box["vector"], box["n"] = None, 0
+        uc.mem_write(CODE, code)
+        uc.mem_write(DATA, st.data)
+        uc.mem_write(STACK, st.stack)
+        for a, b in st.extra_mem:
+            uc.mem_write(a, b)
+        for r in REGS:
+            uc.reg_write(_UC_REG[r], st.regs[r])
+        uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
+        # real mode: undo a previous run's segment loads; protected mode: only st.segs
+        segs = {"ds": 0, "es": 0, "ss": 0, "fs": 0, "gs": 0} if self.bits == 16 else {}
+        segs.update(st.segs or {})
+        for name, sel in segs.items():
+            uc.reg_write(getattr(U, "UC_X86_REG_" + name.upper()), sel)
+        try:
+            uc.emu_start(CODE, CODE + len(code), count=max_insns)
+        except unicorn.UcError as e:
+            if box["vector"] is None:
+                box["vector"] = ("ucerr", e.errno)
+        return Result(regs={r: uc.reg_read(_UC_REG[r]) for r in REGS},
+                      eip=uc.reg_read(U.UC_X86_REG_EIP),
+                      eflags=uc.reg_read(U.UC_X86_REG_EFLAGS),
+                      data=bytes(uc.mem_read(DATA, DATA_SIZE)),
+                      stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
+                      vector=box["vector"], insns=box["n"])

@@ -32,26 +32,13 @@ def expected_output():
             f"rep cmpsd mismatches left: 0\n")
 
 
-class Sink:
-    def __init__(self):
-        self.data = bytearray()
-
-    def io_read(self, port, size):
-        return 0
-
-    def io_write(self, port, size, value):
-        self.data.append(value)
-
-
 def test_demo_guest_output_block():
     m = Machine(ram_size=8 << 20, strategy="block")
-    sink = Sink()
-    m.ports.register(sink, 0xE9)
     m.mem.write(demo_image.LOAD_ADDR, demo_image.CODE)
     m.cpu.eip = demo_image.ENTRY
     ex = m.run()
     assert ex.kind == ExitKind.HLT
-    assert sink.data.decode() == expected_output()
+    assert m.debugcon.output.decode() == expected_output()
     s = m.stats
     assert s["blocks_translated"] < 100 and s["jc_hits"] > 1_000_000
 
@@ -61,7 +48,6 @@ def test_demo_strategies_agree_on_a_prefix():
     states = []
     for strategy in ("interp", "block"):
         m = Machine(ram_size=8 << 20, strategy=strategy)
-        m.ports.register(Sink(), 0xE9)
         m.mem.write(demo_image.LOAD_ADDR, demo_image.CODE)
         m.cpu.eip = demo_image.ENTRY
         ex = m.run(max_insns=300_000)

@@ -38,3 +38,32 @@ class PortBus:
                 self.log_unmapped(f"unmapped port write {port:#06x} size {size} value {value:#x}")
             return
         h.io_write(port, size, value & ((1 << (8 * size)) - 1))
+
+
+class MmioBus:
+    """Physical address windows outside RAM routed to device handlers.
+
+    A handler has ``mmio_read(addr, size) -> int`` and ``mmio_write(addr, size, value)``;
+    addresses are physical.  The engine calls ``read``/``write`` for an access that
+    misses RAM; an access no window covers stops the run (BAD_MEM).
+    """
+
+    def __init__(self):
+        self._windows = []          # sorted (base, end, handler)
+
+    def register(self, handler, base, size):
+        end = base + size
+        for b, e, h in self._windows:
+            if base < e and b < end:
+                raise ValueError(f"MMIO window {base:#x}+{size:#x} overlaps {b:#x}..{e:#x} of {h!r}")
+        self._windows.append((base, end, handler))
+        self._windows.sort(key=lambda w: w[0])
+
+    def find(self, addr, size):
+        for b, e, h in self._windows:
+            if b <= addr and addr + size <= e:
+                return h
+        return None
+
+    def __bool__(self):
+        return bool(self._windows)

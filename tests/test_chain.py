@@ -1,0 +1,94 @@
+"""The chain strategy: static exits linked on the same page, unlinked with their page."""
+import threading
+import time
+
+from bt import ExitKind, Machine
+from oracle import asm
+
+
+def machine(src, addr=0x1000, strategy="chain"):
+    m = Machine(ram_size=1 << 20, strategy=strategy)
+    m.mem.write(addr, asm(src, 32, addr))
+    m.cpu.eip = addr
+    m.cpu.esp = 0x8000
+    return m
+
+
+def test_loop_runs_through_links():
+    m = machine("mov ecx, 1000\n l: add eax, ecx\n dec ecx\n jnz l\n hlt")
+    assert m.run().kind == ExitKind.HLT
+    s = m.stats
+    assert m.cpu.eax == 500500
+    assert s["chain_links"] >= 2 and s["chain_hits"] >= 997
+    assert s["jc_hits"] + s["cache_hits"] < 5
+
+
+def test_no_link_across_a_page():
+    # the loop body jumps between two pages: every transfer goes through the caches
+    m = Machine(ram_size=1 << 20, strategy="chain")
+    m.mem.write(0x1FF8, asm("l: dec ecx\n jmp 0x2000", 32, 0x1FF8))
+    m.mem.write(0x2000, asm("jnz 0x1FF8\n hlt", 32, 0x2000))
+    m.cpu.ecx = 100
+    m.cpu.eip = 0x1FF8
+    assert m.run().kind == ExitKind.HLT and m.cpu.ecx == 0
+    assert m.stats["chain_hits"] == 0      # only the final fall-through to HLT got linked
+    assert m.stats["chain_links"] <= 1
+
+
+def test_self_modifying_code_in_a_chained_loop():
+    # the loop rewrites the immediate of its own "add eax, imm32" each iteration
+    src = """
+        mov ecx, 10
+    l:  add eax, 1
+        inc dword ptr [patch]
+        dec ecx
+        jnz l
+        hlt
+    patch_ref:
+    """
+    code = asm(src.replace("[patch]", "[0x1007]"), 32, 0x1000)
+    assert code[5:8] == b"\x83\xc0\x01"       # add eax, imm8 at 0x1005: imm8 at 0x1007
+    for strategy in ("interp", "block", "chain"):
+        m = Machine(ram_size=1 << 20, strategy=strategy)
+        m.mem.write(0x1000, code)
+        m.cpu.eip = 0x1000
+        assert m.run().kind == ExitKind.HLT
+        assert m.cpu.eax == sum(range(1, 11)), strategy
+        if strategy != "interp":
+            assert m.stats["cache_invalidations"] >= 10
+
+
+def test_budget_and_stop_in_an_endless_chained_loop():
+    m = machine("l: inc eax\n jmp l")
+    ex = m.run(max_insns=1001)
+    assert ex.kind == ExitKind.MAX_INSNS and m.cpu.eax == 501
+    t = threading.Timer(0.2, m.stop)
+    t.start()
+    t0 = time.time()
+    ex = m.run()
+    assert ex.kind == ExitKind.STOP and time.time() - t0 < 10
+    assert m.stats["chain_hits"] > 1000
+
+
+def test_chain_matches_interp_on_calls_and_branches():
+    src = """
+        mov ecx, 200
+    l:  mov eax, ecx
+        and eax, 3
+        jz even
+        call f
+        jmp next
+    even:
+        sub ebx, ecx
+    next:
+        loop l
+        hlt
+    f:  add ebx, eax
+        ret
+    """
+    states = []
+    for s in ("interp", "chain"):
+        m = machine(src, strategy=s)
+        assert m.run().kind == ExitKind.HLT
+        states.append((m.cpu.state, m.stats["insns"]))
+    assert states[0] == states[1]
