@@ -63,11 +63,11 @@ setup(
     version="0.1.0",
     description="A user-space hypervisor for IA-32 guests built on dynamic binary translation",
     packages=find_packages(include=["bt", "bt.*"]),
-    package_data={"bt": ["*.pxd", "*.pxi", "*.pyx"]},
+    package_data={"bt": ["*.pxd", "*.pxi", "*.pyx"], "bt.guests": ["*.elf"]},
     python_requires=">=3.11",
     install_requires=["numpy>=1.24", "capstone>=5.0,<6"],
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "unicorn>=2.0", "keystone-engine", "hypothesis"],
+        "test": ["pytest", "ziglang", "pytest-benchmark", "unicorn>=2.0", "keystone-engine", "hypothesis"],
     },
     entry_points={"console_scripts": ["bt = bt.cli:main"]},
     ext_modules=cythonize(
