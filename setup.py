@@ -67,7 +67,7 @@ setup(
     python_requires=">=3.11",
     install_requires=["numpy>=1.24", "capstone>=5.0,<6"],
     extras_require={
-        "test": ["pytest", "ziglang", "pytest-benchmark", "unicorn>=2.0", "keystone-engine", "hypothesis"],
+        "test": ["pytest", "ziglang==0.17.1", "pytest-benchmark", "unicorn>=2.0", "keystone-engine", "hypothesis"],
     },
     entry_points={"console_scripts": ["bt = bt.cli:main"]},
     ext_modules=cythonize(

@@ -16,6 +16,9 @@ import os
 import subprocess
 import sys
 
+# The committed kernels were built with this zig; another version may emit other bytes.
+ZIG_VERSION = "0.17.1"
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bt", "guests")
 
@@ -41,6 +44,14 @@ NATIVE_FLAGS = ["-target", "x86-linux-musl", "-static", "-no-pie", "-Wl,--build-
 
 def zig():
     return [sys.executable, "-m", "ziglang"]
+
+
+def zig_version():
+    """The version of the installed ziglang's zig, e.g. "0.17.1"."""
+    r = subprocess.run(zig() + ["version"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"guests/build.py: python -m ziglang version failed:\n{r.stderr}")
+    return r.stdout.strip()
 
 
 def _cc(args, out):
@@ -74,6 +85,10 @@ def main(argv=None):
     for n in names:
         if n not in GUESTS:
             ap.error(f"unknown guest {n!r} (have {', '.join(GUESTS)})")
+    have = zig_version()
+    if have != ZIG_VERSION:
+        print(f"guests/build.py: warning: zig {have}, but the committed guests were built "
+              f"with zig {ZIG_VERSION}; the bytes may differ", file=sys.stderr)
     for n in names:
         out = build_native(n, args.native) if args.native else build_kernel(n, args.out)
         print(f"built {out} ({os.path.getsize(out)} bytes)")
