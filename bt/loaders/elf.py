@@ -68,15 +68,21 @@ def check_segments(segs, ram_size, entry, name="image"):
         raise LoaderError(f"{name}: entry point {entry:#x} is outside every loadable segment")
 
 
-def load_elf(m, data, name="image"):
-    """Load an ELF32 executable into physical memory; EIP = entry. Returns (entry, end)."""
-    entry, segs = parse_elf32(data, name)
-    check_segments(segs, m.ram.shape[0], entry, name)
+def write_segments(m, data, segs):
+    """Copy checked segments into physical memory, zeroing their BSS; returns the end."""
     end = 0
     for paddr, off, filesz, memsz, _h in segs:
         m.mem.write(paddr, data[off:off + filesz])
         if memsz > filesz:
             m.mem.write(paddr + filesz, bytes(memsz - filesz))
         end = max(end, paddr + memsz)
+    return end
+
+
+def load_elf(m, data, name="image"):
+    """Load an ELF32 executable into physical memory; EIP = entry. Returns (entry, end)."""
+    entry, segs = parse_elf32(data, name)
+    check_segments(segs, m.ram.shape[0], entry, name)
+    end = write_segments(m, data, segs)
     m.cpu.eip = entry
     return entry, end

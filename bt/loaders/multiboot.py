@@ -6,7 +6,7 @@ CR0.PE = 1, paging off, IF = 0, A20 on.  bt's "prot" reset state is exactly that
 """
 import struct
 
-from bt.loaders.elf import check_segments, is_elf, parse_elf32
+from bt.loaders.elf import check_segments, is_elf, parse_elf32, write_segments
 from bt.loaders.errors import LoaderError
 
 MAGIC = 0x1BADB002
@@ -83,12 +83,7 @@ def load_multiboot(m, data, cmdline="", modules=(), name="image"):
             raise LoaderError(f"{name}: segment at {paddr:#x}+{memsz:#x} overlaps bt's low "
                               f"memory area {INFO_ADDR:#x}..0x100000")
     check_segments(segs, ram, entry, name)
-    end = 0
-    for paddr, off, filesz, memsz, _h in segs:
-        m.mem.write(paddr, data[off:off + filesz])
-        if memsz > filesz:
-            m.mem.write(paddr + filesz, bytes(memsz - filesz))
-        end = max(end, paddr + memsz)
+    end = write_segments(m, data, segs)
 
     # modules, page-aligned after the kernel
     mods = []
