@@ -118,6 +118,13 @@ def store(off, data):
     return fix
 
 
+def store_fn(st, off, data):
+    b = bytearray(st.data)
+    for i, x in enumerate(data):
+        b[(off + i) & 0xFFFF] = x
+    st.data = bytes(b)
+
+
 def sometimes_zero(r, every=4):
     def fix(rng, st):
         if rng.randrange(every) == 0:
@@ -261,6 +268,31 @@ form("callf_ind", H("ff 1f  eb 01  cb"), ALL,
 form("callf_ind66", H("66 ff 1f  eb 02  66 cb"), ALL,
      chain(set16("ebx", 0x60), store(0x60, (CODE + 5).to_bytes(4, "little") + b"\0\0")))
 form("jmpf_callf_imm", H("ea") + rel16(CODE + 6) + H("00 00 40  9a") + rel16(CODE + 13) + H("00 00  eb 01  cb"))
+# far returns and IRET in real mode (CS stays 0)
+form("retf", H("0e 68") + rel16(CODE + 5) + H("cb"))
+form("retf_imm", H("6a 00 0e 68") + rel16(CODE + 9) + H("ca 02 00"))
+form("retf66", H("66 0e 66 68") + (CODE + 10).to_bytes(4, "little") + H("66 cb"))
+form("iret", H("9c 0e 68") + rel16(CODE + 6) + H("cf"))
+form("iretd", H("66 9c 66 0e 66 68") + (CODE + 12).to_bytes(4, "little") + H("66 cf"))
+
+
+def far_ptr_fix(rng, st):
+    # a far pointer at DS:0x80 to somewhere in DATA or STACK
+    setreg16(st, "ebx", 0x80)
+    b = bytearray(st.data)
+    b[0x80:0x84] = rel16(rng.getrandbits(16)) + rel16(0x1000 + rng.randrange(0x1000))
+    st.data = bytes(b)
+
+
+form("les_lds", H("c4 3f  26 8a 05  c5 37  8a 24"), ALL, far_ptr_fix)   # les di,[bx]; mov al,es:[di]; lds si,[bx]; mov ah,[si]
+form("lss", H("0f b2 27  58"), ALL, far_ptr_fix)                      # lss sp,[bx]; pop ax
+# exceptions and traps: #BR (fault), INTO / INT3 / INT n (traps)
+form("bound", H("62 00"), ALL)
+form("bound_in", H("62 00"), ALL, lambda rng, st: (
+    setreg16(st, "eax", 0x100), store_fn(st, (st.regs["ebx"] + st.regs["esi"]) & 0xFFFF, rel16(0) + rel16(0x200))))
+form("into", H("ce 40"), ALL)
+form("int3", H("40 cc 40"), ALL)
+form("int21", H("40 cd 21 40"), ALL)
 # LOOP / JCXZ (CX in 16-bit code; ECX with 0x67)
 form("loop", A("l1: add ax, bx; loop l1"), ALL,
      lambda rng, st: st.regs.__setitem__("ecx", (rng.getrandbits(16) << 16) | (1 + rng.getrandbits(5))))
