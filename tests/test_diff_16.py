@@ -167,6 +167,9 @@ form("mov", A("mov ax, bx; mov cl, [bx+si]; mov [bx+di+0x12], dx; mov si, [bp+si
 form("mov32", A("mov eax, [bx+di-0x10]; mov [bp+si+4], ecx; mov edx, 0x12345678; mov ebx, eax"))
 form("mov_moffs", A("mov al, [0x4321]; mov ax, [0x100]; mov [0x200], ax; mov [0x301], al"))
 form("mov_segovr", H("26 8b 07  2e 8b 4f 02  36 89 17  3e 8b 56 00  26 88 22"))  # es/cs/ss/ds overrides
+# real mode has no access rights: CS: overrides may write (CS = 0, so low memory; read back)
+form("cs_write", H("2e c6 06 00 30 42  2e a0 00 30  2e 00 37  2e 8a 37  2e 87 0f"), ALL,
+     lambda rng, st: setreg16(st, "ebx", 0x2000 + rng.randrange(0xD000)))
 form("mov_sreg", H("8c d8  8c c3  8c d1  8c 0e 10 00"))  # mov ax,ds; mov bx,es; mov cx,ss; mov [0x10],cs
 form("movzx_movsx", A("movzx ax, byte ptr [bx+si]; movsx cx, dl; movsx eax, word ptr [bp+di]; "
                       "movzx edx, bl; movsx di, byte ptr [si+3]"))
