@@ -332,6 +332,8 @@ for df in (0, 1):
     form(f"lods_scas_67_{df}", A(d) + H("67 ac  67 af"), ALL, string_fix(True, df=df))
 form("repe_cmps_equal", A("cld; repe cmpsb"), ALL, chain(string_fix(), lambda rng, st: setreg16(
     st, "edi", st.regs["esi"] + 256 * rng.randrange(1, 4))))   # the data repeats every 256 bytes
+# REPNE on MOVS/STOS acts as REP; capstone dropped an F2 after 0x66
+form("repne_movs", H("66 f2 a5  f2 66 ab  f2 aa"), ALL, string_fix())
 form("movs_segovr", H("fc 26 a4  2e a5  f3 36 a4"), ALL, string_fix())   # es:/cs:/ss: source
 # LEA with every 16-bit addressing mode, 0x66 and 0x67 forms
 form("lea", A("lea ax, [bx+si]; lea cx, [bp+di+0x1234]; lea dx, [si-5]; lea di, [0x1234]; "
