@@ -458,3 +458,17 @@ def test_stack_wraps_at_64k(src):
                 got = run_bt(code, st, strategy, 16)
                 d = want.diff(got)
                 assert not d, f"{src} sp={sp:#x} seed {seed} ({strategy}): " + "; ".join(d)
+
+
+def test_enter32_on_16bit_stack(strategy):
+    """66 C8 (ENTER with 32-bit operands) on a 16-bit stack.  SDM vol. 2 ENTER:
+    "IF OperandSize = 32 THEN Push(EBP); FrameTemp <- ESP ... EBP <- FrameTemp" -
+    all of EBP.  QEMU (Unicorn) writes only BP, so bt is checked against the SDM."""
+    code = H("66 c8 04 00 00")
+    for seed in range(20):
+        st = make_state(seed, None)
+        got = run_bt(code, st, strategy, 16)
+        assert got.vector is None
+        assert got.regs["ebp"] == 0xF000 - 4                 # FrameTemp = ESP after the push
+        assert got.regs["esp"] == 0xF000 - 8
+        assert got.stack[0xEFFC:0xF000] == st.regs["ebp"].to_bytes(4, "little")
