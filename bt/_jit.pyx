@@ -195,6 +195,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 prev.link[prev_k] = b
                 c.chain_links += 1
             prev = NULL
+        if st == 0 and b != c.scratch and <u64>eip + b.nbytes - 1 > \
+                (cs.limit if cs.limit < c.ipmask else c.ipmask):
+            # translated for another CS:IP of this linear address: under this
+            # CS it would run past CS.limit or past a 16-bit IP wrap
+            st = translate(c, eip, lin, MAX_BLOCK_INSNS, c.scratch)
+            b = c.scratch
         if st:
             # the first instruction could not even be fetched
             if st == ST_FAULT:

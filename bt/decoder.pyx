@@ -653,6 +653,14 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
         out.ops[1].imm &= 0xFF
     if out.op == OP_MOVS or out.op == OP_CMPS or out.op == OP_SCAS or out.op == OP_LODS or \
             out.op == OP_STOS or out.op == OP_INS or out.op == OP_OUTS:
+        # REP/REPNE from the prefix bytes, the last F2/F3 winning: capstone drops
+        # an F2 that follows 0x66 ("66 f2 a5" came out as a plain MOVSD)
+        i = _prefix_len(code, out.len)
+        for k in range(i):
+            if code[k] == 0xF3:
+                out.prefix = (out.prefix & ~(<u8>PF_REPNE)) | PF_REP
+            elif code[k] == 0xF2:
+                out.prefix = (out.prefix & ~(<u8>PF_REP)) | PF_REPNE
         # element size from the opcode's low bit (byte forms are even)
         out.ops[0].size = 1 if (op0 & 1) == 0 else out.osz
         out.nops = 0

@@ -288,7 +288,12 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         return 0
     if op == OP_PUSHA:
         t = c.cpu.regs[4]
-        st = probe_w(c, S_SS, sp_add(c, t, <u32>(-8 * osz)) & sp_mask(c), 8 * osz)
+        # the first and the last slot (SDM: "starting or ending stack address");
+        # a 16-bit SP may wrap from 0 to 0xFFFE between them
+        st = probe_w(c, S_SS, sp_add(c, t, <u32>(-osz)) & sp_mask(c), osz)
+        if st:
+            return st
+        st = probe_w(c, S_SS, sp_add(c, t, <u32>(-8 * osz)) & sp_mask(c), osz)
         if st:
             return st
         for a in range(8):

@@ -135,6 +135,9 @@ cdef int load_cs(CtxC* c, u32 sel, u32 eip) noexcept nogil:
             return gp0(c)
         cs.sel = <u16>sel
         cs.base = sel << 4
+        # no access rights in real mode: a CS: override may write (SDM vol. 3 20.1)
+        cs.flags |= SF_VALID | SF_READ | SF_WRITE
+        seg_update_flat(cs)
         c.cpu.eip = eip
         return 0
     if (sel & 0xFFFC) == 0:

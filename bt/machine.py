@@ -333,7 +333,10 @@ class Machine:
         if mode == "real":
             core.set_cr(0, 0x10)
             for i in range(6):
-                core.set_seg(i, 0, 0, 0xFFFF, 0x9B if i == 1 else 0x93)
+                core.set_seg(i, 0, 0, 0xFFFF, 0x93)
+            # CS: a code segment that real mode still lets CS: overrides write
+            # (SF_VALID | SF_READ | SF_WRITE | SF_EXEC)
+            core.set_seg(1, 0, 0, 0xFFFF, 0x9B, 1 | 2 | 4 | 64)
         else:
             core.set_cr(0, 0x11)           # PE, ET
             for i in range(6):

@@ -226,7 +226,7 @@ class UnicornRunner:
             uc.reg_write(_UC_REG[r], st.regs[r])
         uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
         # real mode: undo a previous run's segment loads; protected mode: only st.segs
-        segs = {"ds": 0, "es": 0, "ss": 0, "fs": 0, "gs": 0} if self.bits == 16 else {}
+        segs = {"cs": 0, "ds": 0, "es": 0, "ss": 0, "fs": 0, "gs": 0} if self.bits == 16 else {}
         segs.update(st.segs or {})
         for name, sel in segs.items():
             uc.reg_write(getattr(U, "UC_X86_REG_" + name.upper()), sel)

@@ -43,6 +43,11 @@ def test_struct_sizes():
     ("67 8b 07", 32, PF_ADSIZE),
     ("26 8b 07", 16, PF_SEGOVR),
     ("f0 66 67 64 01 07", 32, PF_LOCK | PF_OPSIZE | PF_ADSIZE | PF_SEGOVR),
+    ("66 f2 a5", 16, PF_REPNE | PF_OPSIZE),     # capstone drops this F2
+    ("f2 66 a5", 16, PF_REPNE | PF_OPSIZE),
+    ("66 f3 a5", 32, PF_REP | PF_OPSIZE),
+    ("f2 f3 a4", 32, PF_REP),                   # the last of F2/F3 wins
+    ("f3 f2 a4", 32, PF_REPNE),
 ])
 def test_prefix_bits(dec, hexstr, bits, flags):
     assert D(dec, hexstr, bits)["prefix"] == flags

@@ -118,6 +118,13 @@ def store(off, data):
     return fix
 
 
+def store_fn(st, off, data):
+    b = bytearray(st.data)
+    for i, x in enumerate(data):
+        b[(off + i) & 0xFFFF] = x
+    st.data = bytes(b)
+
+
 def sometimes_zero(r, every=4):
     def fix(rng, st):
         if rng.randrange(every) == 0:
@@ -160,6 +167,9 @@ form("mov", A("mov ax, bx; mov cl, [bx+si]; mov [bx+di+0x12], dx; mov si, [bp+si
 form("mov32", A("mov eax, [bx+di-0x10]; mov [bp+si+4], ecx; mov edx, 0x12345678; mov ebx, eax"))
 form("mov_moffs", A("mov al, [0x4321]; mov ax, [0x100]; mov [0x200], ax; mov [0x301], al"))
 form("mov_segovr", H("26 8b 07  2e 8b 4f 02  36 89 17  3e 8b 56 00  26 88 22"))  # es/cs/ss/ds overrides
+# real mode has no access rights: CS: overrides may write (CS = 0, so low memory; read back)
+form("cs_write", H("2e c6 06 00 30 42  2e a0 00 30  2e 00 37  2e 8a 37  2e 87 0f"), ALL,
+     lambda rng, st: setreg16(st, "ebx", 0x2000 + rng.randrange(0xD000)))
 form("mov_sreg", H("8c d8  8c c3  8c d1  8c 0e 10 00"))  # mov ax,ds; mov bx,es; mov cx,ss; mov [0x10],cs
 form("movzx_movsx", A("movzx ax, byte ptr [bx+si]; movsx cx, dl; movsx eax, word ptr [bp+di]; "
                       "movzx edx, bl; movsx di, byte ptr [si+3]"))
@@ -261,6 +271,31 @@ form("callf_ind", H("ff 1f  eb 01  cb"), ALL,
 form("callf_ind66", H("66 ff 1f  eb 02  66 cb"), ALL,
      chain(set16("ebx", 0x60), store(0x60, (CODE + 5).to_bytes(4, "little") + b"\0\0")))
 form("jmpf_callf_imm", H("ea") + rel16(CODE + 6) + H("00 00 40  9a") + rel16(CODE + 13) + H("00 00  eb 01  cb"))
+# far returns and IRET in real mode (CS stays 0)
+form("retf", H("0e 68") + rel16(CODE + 5) + H("cb"))
+form("retf_imm", H("6a 00 0e 68") + rel16(CODE + 9) + H("ca 02 00"))
+form("retf66", H("66 0e 66 68") + (CODE + 10).to_bytes(4, "little") + H("66 cb"))
+form("iret", H("9c 0e 68") + rel16(CODE + 6) + H("cf"))
+form("iretd", H("66 9c 66 0e 66 68") + (CODE + 12).to_bytes(4, "little") + H("66 cf"))
+
+
+def far_ptr_fix(rng, st):
+    # a far pointer at DS:0x80 to somewhere in DATA or STACK
+    setreg16(st, "ebx", 0x80)
+    b = bytearray(st.data)
+    b[0x80:0x84] = rel16(rng.getrandbits(16)) + rel16(0x1000 + rng.randrange(0x1000))
+    st.data = bytes(b)
+
+
+form("les_lds", H("c4 3f  26 8a 05  c5 37  8a 24"), ALL, far_ptr_fix)   # les di,[bx]; mov al,es:[di]; lds si,[bx]; mov ah,[si]
+form("lss", H("0f b2 27  58"), ALL, far_ptr_fix)                      # lss sp,[bx]; pop ax
+# exceptions and traps: #BR (fault), INTO / INT3 / INT n (traps)
+form("bound", H("62 00"), ALL)
+form("bound_in", H("62 00"), ALL, lambda rng, st: (
+    setreg16(st, "eax", 0x100), store_fn(st, (st.regs["ebx"] + st.regs["esi"]) & 0xFFFF, rel16(0) + rel16(0x200))))
+form("into", H("ce 40"), ALL)
+form("int3", H("40 cc 40"), ALL)
+form("int21", H("40 cd 21 40"), ALL)
 # LOOP / JCXZ (CX in 16-bit code; ECX with 0x67)
 form("loop", A("l1: add ax, bx; loop l1"), ALL,
      lambda rng, st: st.regs.__setitem__("ecx", (rng.getrandbits(16) << 16) | (1 + rng.getrandbits(5))))
@@ -297,6 +332,8 @@ for df in (0, 1):
     form(f"lods_scas_67_{df}", A(d) + H("67 ac  67 af"), ALL, string_fix(True, df=df))
 form("repe_cmps_equal", A("cld; repe cmpsb"), ALL, chain(string_fix(), lambda rng, st: setreg16(
     st, "edi", st.regs["esi"] + 256 * rng.randrange(1, 4))))   # the data repeats every 256 bytes
+# REPNE on MOVS/STOS acts as REP; capstone dropped an F2 after 0x66
+form("repne_movs", H("66 f2 a5  f2 66 ab  f2 aa"), ALL, string_fix())
 form("movs_segovr", H("fc 26 a4  2e a5  f3 36 a4"), ALL, string_fix())   # es:/cs:/ss: source
 # LEA with every 16-bit addressing mode, 0x66 and 0x67 forms
 form("lea", A("lea ax, [bx+si]; lea cx, [bp+di+0x1234]; lea dx, [si-5]; lea di, [0x1234]; "
@@ -374,7 +411,9 @@ def test_real_mode_limit_fault(strategy):
     cases = [(A("mov ax, [bx]"), {"ebx": 0xFFFF}, 13),
              (A("mov eax, [bx]"), {"ebx": 0xFFFD}, 13),
              (A("mov ax, [bp]"), {"ebp": 0xFFFF}, 12),
-             (A("mov al, [bx]"), {"ebx": 0xFFFF}, None)]
+             (A("mov al, [bx]"), {"ebx": 0xFFFF}, None),
+             (H("66 60"), {"esp": 2}, 12),          # PUSHAD: first dword at SS:0xFFFE
+             (H("60"), {"esp": 2}, None)]           # PUSHA wraps word by word
     for code, regs, vec in cases:
         st = make_state(0, None)
         st.regs.update(regs)
@@ -395,3 +434,41 @@ def test_loopcc_keeps_flags(strategy):
         of = ((a ^ d) & (a ^ r) & 0x8000) != 0
         want = (CF if cf else 0) | (OF if of else 0) | (ZF if r == 0 else 0) | (SF if r & 0x8000 else 0)
         assert got.eflags & (CF | OF | ZF | SF) == want, seed
+
+
+@pytest.mark.parametrize("src", ["pusha; popa", "push ax; push bx; pop cx; pop dx", "pushad; popad",
+                                 "enter 6, 0; leave", "enter 4, 2; leave", "hex:e8 00 00 58",
+                                 "pushf; popf"])
+def test_stack_wraps_at_64k(src):
+    """A 16-bit SP wraps from 0 to 0xFFFE: every push is its own access inside
+    SS.limit (SDM PUSHA real-mode exceptions: only SP = 7, 9, 11, 13, 15 fault), so
+    here bt must match Unicorn with its real-mode limits in place."""
+    code = H(src[4:]) if src.startswith("hex:") else A(src)     # keystone makes "call" 32-bit
+    uc = UnicornRunner(16)
+    # dword pushes need SP % 4 == 0 here: a dword at 0xFFFE is past the limit (#SS),
+    # which Unicorn does not check
+    sps = (0, 4, 8, 16, 0xFFFC) if "ad" in src else (0, 2, 4, 6, 8, 14, 16, 0xFFFE)
+    for sp in sps:
+        for seed in range(5):
+            st = make_state(seed, None)
+            st.regs["esp"] = (st.regs["esp"] & 0xFFFF0000) | sp
+            st.regs["ebp"] = (st.regs["ebp"] & 0xFFFF0000) | ((sp - 8) & 0xFFFE)
+            want = uc.run(code, st)
+            for strategy in STRATEGIES:
+                got = run_bt(code, st, strategy, 16)
+                d = want.diff(got)
+                assert not d, f"{src} sp={sp:#x} seed {seed} ({strategy}): " + "; ".join(d)
+
+
+def test_enter32_on_16bit_stack(strategy):
+    """66 C8 (ENTER with 32-bit operands) on a 16-bit stack.  SDM vol. 2 ENTER:
+    "IF OperandSize = 32 THEN Push(EBP); FrameTemp <- ESP ... EBP <- FrameTemp" -
+    all of EBP.  QEMU (Unicorn) writes only BP, so bt is checked against the SDM."""
+    code = H("66 c8 04 00 00")
+    for seed in range(20):
+        st = make_state(seed, None)
+        got = run_bt(code, st, strategy, 16)
+        assert got.vector is None
+        assert got.regs["ebp"] == 0xF000 - 4                 # FrameTemp = ESP after the push
+        assert got.regs["esp"] == 0xF000 - 8
+        assert got.stack[0xEFFC:0xF000] == st.regs["ebp"].to_bytes(4, "little")

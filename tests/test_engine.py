@@ -607,3 +607,24 @@ def test_insn_past_cs_limit(strategy):
     m.cpu.set_seg("cs", 0x08, 0, 0x1003, 0xC9B)
     ex = m.run(10)
     assert (ex.kind, ex.vector, ex.eip) == (ExitKind.EXCEPTION, 13, CODE + 2)
+
+
+def test_cached_block_respects_this_cs(strategy):
+    # a block translated at linear 0x100FE as CS=0x1000:IP=0xFE runs on past
+    # IP 0xFFFF; reached as CS=0x10:IP=0xFFFE the same bytes must wrap to IP 0
+    m = machine(strategy, mode="real")
+    m.mem.write(0x100FE, b"\x90\x90\x43\xf4")     # nop; nop; inc bx; hlt
+    m.mem.write(0x100, b"\x40\xf4")               # inc ax; hlt
+    m.cpu.cs, m.cpu.eip = 0x1000, 0xFE
+    run_to_halt(m)
+    assert (m.cpu.ax, m.cpu.bx) == (0, 1)
+    m.cpu.cs, m.cpu.eip, m.cpu.ebx = 0x10, 0xFFFE, 0
+    run_to_halt(m)
+    assert (m.cpu.ax, m.cpu.bx, m.cpu.eip) == (1, 0, 2)
+    # protected mode: the same block under a smaller CS limit faults at the limit
+    m = machine(strategy, bytes.fromhex("90 90 b8 78 56 34 12 f4"))
+    run_to_halt(m)
+    m.cpu.set_seg("cs", 0x08, 0, 0x1003, 0xC9B)
+    m.cpu.eip = CODE
+    ex = m.run(10)
+    assert (ex.kind, ex.vector, ex.eip) == (ExitKind.EXCEPTION, 13, CODE + 2)
