@@ -178,3 +178,124 @@ def check(code, st, strategy, bits=32, flag_mask=0xFFFFFFFF, seed=None, skip_reg
             f"bt ({strategy}, {bits}-bit) differs from unicorn for bytes {code.hex()} "
             f"(seed {seed}); start {regs} eflags={st.eflags:#x}\n  " + "\n  ".join(d))
     return want, got
+
+
+def random_state_full(rng, bits=32, eflags_random=True):
+    """Like random_state, but DATA and STACK are random throughout (no 256-byte
+    period), so that an access at a wrong address is seen."""
+    regs = {r: rng.getrandbits(32) for r in REGS}
+    regs["esp"] = STACK_TOP if bits == 32 else STACK_TOP & 0xFFFF
+    fl = 0x2
+    if eflags_random:
+        fl |= rng.getrandbits(32) & ARITH
+    return State(regs=regs, eflags=fl, data=rng.randbytes(DATA_SIZE), stack=rng.randbytes(STACK_SIZE))
+
+
+class Runner:
+    """A faster check(): one Unicorn and one bt Machine per strategy, reused for
+    every state; Unicorn runs once per state and every strategy is compared
+    with it.  ``count=True`` also compares instruction counts (slower: a
+    Unicorn code hook)."""
+
+    def __init__(self, strategies, bits=32):
+        self.bits = bits
+        self.uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32 if bits == 32 else unicorn.UC_MODE_16)
+        self.uc.mem_map(0, MAP_SIZE)
+        self.box = {"vector": None, "n": 0}
+        box = self.box
+
+        def on_intr(uc_, intno, _):
+            box["vector"] = intno
+            uc_.emu_stop()
+
+        self.uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
+        # QEMU remembers the last exception (env->old_exception) to detect double
+        # faults; the hook stops before delivery, so every run starts from a
+        # saved context or a second #DE would turn into #DF.
+        self.ctx0 = self.uc.context_save()
+        self._on_code = None
+        self.machines = {s: make_machine(s, bits) for s in strategies}
+        self._code = None
+
+    def _count_hook(self, on):
+        box = self.box
+        if on and self._on_code is None:
+            def on_code(uc_, addr, size, _):
+                box["n"] += 1
+            self._on_code = self.uc.hook_add(unicorn.UC_HOOK_CODE, on_code)
+        elif not on and self._on_code is not None:
+            self.uc.hook_del(self._on_code)
+            self._on_code = None
+
+    def run_unicorn(self, code, st, count=False, max_insns=0):
+        uc = self.uc
+        if code != self._code:
+            uc.mem_write(CODE, code + b"\xf4")
+            uc.ctl_remove_cache(CODE, CODE + len(code) + 1)
+        uc.mem_write(DATA, st.data)
+        uc.mem_write(STACK, st.stack)
+        for a, b in st.extra_mem:
+            uc.mem_write(a, b)
+        uc.context_restore(self.ctx0)
+        for r in REGS:
+            uc.reg_write(_UC_REG[r], st.regs[r])
+        uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
+        self.box["vector"] = None
+        self.box["n"] = 0
+        self._count_hook(count)
+        try:
+            uc.emu_start(CODE, CODE + len(code), count=max_insns)
+        except unicorn.UcError as e:
+            if self.box["vector"] is None:
+                self.box["vector"] = ("ucerr", e.errno)
+        return Result(regs={r: uc.reg_read(_UC_REG[r]) for r in REGS}, eip=uc.reg_read(U.UC_X86_REG_EIP),
+                      eflags=uc.reg_read(U.UC_X86_REG_EFLAGS),
+                      data=bytes(uc.mem_read(DATA, DATA_SIZE)),
+                      stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
+                      vector=self.box["vector"], insns=self.box["n"] if count else None)
+
+    def run_bt(self, code, st, strategy, max_insns=10_000):
+        m = self.machines[strategy]
+        if code != self._code:
+            m.mem.write(CODE, code + b"\xf4")
+        m.mem.write(DATA, st.data)
+        m.mem.write(STACK, st.stack)
+        for a, b in st.extra_mem:
+            m.mem.write(a, b)
+        cpu = m.cpu
+        for r in REGS:
+            setattr(cpu, r, st.regs[r])
+        cpu.eflags = st.eflags
+        cpu.eip = CODE
+        cpu.halted = 0
+        before = m.core.insns
+        ex = m.run(max_insns=max_insns)
+        vector = None
+        eip = cpu.eip
+        insns = m.core.insns - before
+        if ex.kind == ExitKind.HLT:
+            eip -= 1
+            insns -= 1
+        elif ex.kind == ExitKind.EXCEPTION:
+            vector = ex.vector
+        elif ex.kind != ExitKind.MAX_INSNS:
+            raise AssertionError(f"bt stopped unexpectedly: {ex}")
+        return Result(regs={r: getattr(cpu, r) for r in REGS}, eip=eip, eflags=cpu.eflags,
+                      data=m.mem.read(DATA, DATA_SIZE), stack=m.mem.read(STACK, STACK_SIZE),
+                      vector=vector, insns=insns)
+
+    def check(self, code, st, flag_mask=0xFFFFFFFF, seed=None, skip_regs=(), count=False, what=""):
+        """Run Unicorn once and every strategy; raise naming seed, bytes and state."""
+        want = self.run_unicorn(code, st, count=count)
+        for s in self.machines:
+            got = self.run_bt(code, st, s)
+            d = want.diff(got, flag_mask=flag_mask, skip_regs=skip_regs)
+            if count and want.insns != got.insns:
+                d.append(f"insns: {want.insns} != {got.insns}")
+            if d:
+                regs = " ".join(f"{r}={st.regs[r]:#x}" for r in REGS)
+                raise AssertionError(
+                    f"bt ({s}, {self.bits}-bit) differs from unicorn for {what} bytes {code.hex()} "
+                    f"(seed {seed}); start {regs} eflags={st.eflags:#x}\n  " + "\n  ".join(d))
+        self._code = code
+        return want
