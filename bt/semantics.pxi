@@ -522,7 +522,8 @@ cdef int do_bcd(CtxC* c, UopC* u) noexcept nogil:
         if old_al > 0x99 or old_cf:
             al = (al + 0x60) & 0xFF if op == OP_DAA else (al - 0x60) & 0xFF
             f |= F_CF
-        else:
+        elif op == OP_DAA:
+            # only DAA clears CF here; DAS keeps the borrow of AL - 6 (SDM DAS)
             f &= ~(<u32>F_CF)
         c.cpu.eflags = f | fl_szp(al, 1)
         setreg(c, 0, 1, al)
