@@ -254,7 +254,7 @@ class Runner:
                       stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
                       vector=self.box["vector"], insns=self.box["n"] if count else None)
 
-    def run_bt(self, code, st, strategy, max_insns=10_000):
+    def run_bt(self, code, st, strategy, max_insns=10_000, count=False):
         m = self.machines[strategy]
         if code != self._code:
             m.mem.write(CODE, code + b"\xf4")
@@ -268,11 +268,11 @@ class Runner:
         cpu.eflags = st.eflags
         cpu.eip = CODE
         cpu.halted = 0
-        before = m.core.insns
+        before = m.stats["insns"] if count else m.core.insns
         ex = m.run(max_insns=max_insns)
         vector = None
         eip = cpu.eip
-        insns = m.core.insns - before
+        insns = (m.stats["insns"] if count else m.core.insns) - before
         if ex.kind == ExitKind.HLT:
             eip -= 1
             insns -= 1
@@ -288,7 +288,7 @@ class Runner:
         """Run Unicorn once and every strategy; raise naming seed, bytes and state."""
         want = self.run_unicorn(code, st, count=count)
         for s in self.machines:
-            got = self.run_bt(code, st, s)
+            got = self.run_bt(code, st, s, count=count)
             d = want.diff(got, flag_mask=flag_mask, skip_regs=skip_regs)
             if count and want.insns != got.insns:
                 d.append(f"insns: {want.insns} != {got.insns}")
