@@ -6,10 +6,12 @@ Layout shared by both machines (physical = linear, segments based at 0):
     DATA  0x10000  64 KiB of data that memory operands point into
     STACK 0x20000  64 KiB; ESP starts at STACK_TOP
 """
+import ctypes
 import random
 from dataclasses import dataclass, field
 
 import keystone
+import numpy as np
 import unicorn
 from unicorn import x86_const as U
 
@@ -216,6 +218,15 @@ class Runner:
         self._on_code = None
         self.machines = {s: make_machine(s, bits) for s in strategies}
         self._code = None
+        # register batches through the binding's low-level calls (the per-register
+        # API costs ~20 us a register)
+        ids = [_UC_REG[r] for r in REGS] + [U.UC_X86_REG_EFLAGS, U.UC_X86_REG_EIP]
+        n = len(ids)
+        self._ids = (ctypes.c_int * n)(*ids)
+        self._vals = (ctypes.c_uint64 * n)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
+        self._n = n
 
     def _count_hook(self, on):
         box = self.box
@@ -237,9 +248,13 @@ class Runner:
         for a, b in st.extra_mem:
             uc.mem_write(a, b)
         uc.context_restore(self.ctx0)
-        for r in REGS:
-            uc.reg_write(_UC_REG[r], st.regs[r])
-        uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
+        vals = self._vals
+        for i, r in enumerate(REGS):
+            vals[i] = st.regs[r]
+        vals[8] = st.eflags
+        vals[9] = CODE
+        if uc._do_reg_write_batch(self._ids, self._ptrs, ctypes.c_int(self._n)) != 0:
+            raise AssertionError("unicorn: register write failed")
         self.box["vector"] = None
         self.box["n"] = 0
         self._count_hook(count)
@@ -248,8 +263,11 @@ class Runner:
         except unicorn.UcError as e:
             if self.box["vector"] is None:
                 self.box["vector"] = ("ucerr", e.errno)
-        return Result(regs={r: uc.reg_read(_UC_REG[r]) for r in REGS}, eip=uc.reg_read(U.UC_X86_REG_EIP),
-                      eflags=uc.reg_read(U.UC_X86_REG_EFLAGS),
+        ctypes.memset(self._vals, 0, 8 * self._n)
+        if uc._do_reg_read_batch(self._ids, self._ptrs, ctypes.c_int(self._n)) != 0:
+            raise AssertionError("unicorn: register read failed")
+        v = [x & 0xFFFFFFFF for x in self._vals]
+        return Result(regs=dict(zip(REGS, v)), eip=v[9], eflags=v[8],
                       data=bytes(uc.mem_read(DATA, DATA_SIZE)),
                       stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
                       vector=self.box["vector"], insns=self.box["n"] if count else None)
@@ -258,13 +276,16 @@ class Runner:
         m = self.machines[strategy]
         if code != self._code:
             m.mem.write(CODE, code + b"\xf4")
-        m.mem.write(DATA, st.data)
-        m.mem.write(STACK, st.stack)
+        # DATA and STACK hold no code: write the RAM array directly (Memory.write
+        # also drops translations, which only the code page needs)
+        m.ram[DATA:DATA + len(st.data)] = np.frombuffer(st.data, np.uint8)
+        m.ram[STACK:STACK + len(st.stack)] = np.frombuffer(st.stack, np.uint8)
         for a, b in st.extra_mem:
             m.mem.write(a, b)
         cpu = m.cpu
-        for r in REGS:
-            setattr(cpu, r, st.regs[r])
+        core = m.core
+        for i, r in enumerate(REGS):
+            core.set_reg(i, st.regs[r])
         cpu.eflags = st.eflags
         cpu.eip = CODE
         cpu.halted = 0
@@ -280,8 +301,8 @@ class Runner:
             vector = ex.vector
         elif ex.kind != ExitKind.MAX_INSNS:
             raise AssertionError(f"bt stopped unexpectedly: {ex}")
-        return Result(regs={r: getattr(cpu, r) for r in REGS}, eip=eip, eflags=cpu.eflags,
-                      data=m.mem.read(DATA, DATA_SIZE), stack=m.mem.read(STACK, STACK_SIZE),
+        return Result(regs={r: core.get_reg(i) for i, r in enumerate(REGS)}, eip=eip, eflags=cpu.eflags,
+                      data=m.ram[DATA:DATA + DATA_SIZE].tobytes(), stack=m.ram[STACK:STACK + STACK_SIZE].tobytes(),
                       vector=vector, insns=insns)
 
     def check(self, code, st, flag_mask=0xFFFFFFFF, seed=None, skip_regs=(), count=False, what=""):
