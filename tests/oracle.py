@@ -262,7 +262,8 @@ class Runner:
             uc.emu_start(CODE, CODE + len(code), count=max_insns)
         except unicorn.UcError as e:
             if self.box["vector"] is None:
-                self.box["vector"] = ("ucerr", e.errno)
+                # Unicorn reports #UD as an error, not through the interrupt hook
+                self.box["vector"] = 6 if e.errno == unicorn.UC_ERR_INSN_INVALID else ("ucerr", e.errno)
         ctypes.memset(self._vals, 0, 8 * self._n)
         if uc._do_reg_read_batch(self._ids, self._ptrs, ctypes.c_int(self._n)) != 0:
             raise AssertionError("unicorn: register read failed")

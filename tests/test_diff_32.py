@@ -548,9 +548,12 @@ for cc in range(16):
 
     def _jcc(rng, st, cc=cc):
         # taken: skips INC EAX and runs INC ECX; not taken: runs both
-        if rng.random() < 0.5:
+        x = rng.random()
+        if x < 0.45:
             return bytes([0x70 + cc, 1, 0x40, 0x41])
-        return bytes([0x0F, 0x80 + cc, 1, 0, 0, 0, 0x40, 0x41])
+        if x < 0.9:
+            return bytes([0x0F, 0x80 + cc, 1, 0, 0, 0, 0x40, 0x41])
+        return bytes([0x66, 0x0F, 0x80 + cc, 1, 0, 0x40, 0x41])     # rel16: EIP & 0xFFFF
     F(f"jcc_{cc:x}", _jcc)
 
 
@@ -721,6 +724,26 @@ def _(rng, st):
     return bytes([rng.choice([0x26, 0x36, 0x2E, 0x3E]), 0xF3, rng.choice([0xA4, 0xA5, 0xAC])])
 
 
+@form("movs_overlap")
+def _(rng, st):
+    # source and destination a few bytes apart: element-by-element semantics
+    st.regs["esi"] = DATA + 0x1000 + rng.randrange(0xE000)
+    st.regs["edi"] = st.regs["esi"] + rng.randrange(-9, 10)
+    st.regs["ecx"] = rng.randrange(0, 41)
+    if rng.random() < 0.5:
+        st.eflags |= DF
+    return bytes([0xF3]) + rng.choice([b"\xa4", b"\xa5", b"\x66\xa5"])
+
+
+@form("repne_movs_stos_lods")
+def _(rng, st):
+    # F2 on MOVS/STOS/LODS repeats like F3
+    st.regs["esi"] = DATA + 0x1000 + rng.randrange(0xE000)
+    st.regs["edi"] = DATA + 0x1000 + rng.randrange(0xE000)
+    st.regs["ecx"] = rng.randrange(0, 41)
+    return b"\xf2" + bytes([rng.choice([0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD])])
+
+
 # BCD
 for op, b in (("daa", 0x27), ("das", 0x2F), ("aaa", 0x37), ("aas", 0x3F)):
     F(op, lambda rng, st, b=b: bytes([b]), op)
@@ -753,6 +776,34 @@ NOPS = [b"\x90", b"\x66\x90", b"\xf3\x90", b"\x0f\x1f\x00", b"\x0f\x1f\x40\x00",
         b"\x0f\x1f\x84\x00\x00\x00\x00\x00", b"\x66\x0f\x1f\x84\x00\x00\x00\x00\x00",
         b"\x66\x2e\x0f\x1f\x84\x00\x00\x00\x00\x00", b"\x0f\x1f\xc0", b"\x66\x0f\x1f\xc1"]
 F("nops", lambda rng, st: b"".join(rng.choice(NOPS) for _ in range(4)))
+
+
+@form("undefined_opcodes")
+def _(rng, st):
+    # #UD in both: LOCK on a register destination or on NOP, LEA / CMPXCHG8B
+    # with a register operand, UD2.  Other LOCK misuse is not compared because
+    # Unicorn 2.1.4 gets it wrong: it runs LOCK MOV/TEST/ROL with a memory
+    # operand (f0 8b 03, f0 85 03, f0 d1 03), reports a memory error for LOCK
+    # MOVSB/BT m,r/TEST m,imm (f0 a4, f0 0f a3 03, f0 f7 03...), and aborts
+    # the process on LOCK BTS r,r (f0 0f ab c0); bt raises #UD for all, as
+    # the SDM says.
+    mem_state(st, rng)
+    return rng.choice([b"\xf0\x01\xc0", b"\xf0\x90", b"\x8d\xc0", b"\x0f\xc7\xc8", b"\x0f\x0b"])
+
+
+@form("moffs_addr16")
+def _(rng, st):
+    # 67 A0/A1: a 16-bit moffs (reads planted bytes at 0x8000..)
+    st.extra_mem.append((0x8000, rng.randbytes(0x1100)))
+    return bytes([0x67, rng.choice([0xA0, 0xA1]), rng.getrandbits(8), 0x80 + rng.randrange(16)])
+
+
+@form("popf_system")
+def _(rng, st):
+    # POPF at CPL 0 may also change IF, IOPL, NT, AC and ID (never TF here, nor VM/RF)
+    v = rng.getrandbits(32) & (ARITH | DF | 0x200 | 0x3000 | 0x4000 | 0x40000 | 0x200000)
+    put(st, STACK_TOP, v | 0x2, 4)
+    return rng.choice([b"\x9d", b"\x66\x9d", b"\x9d\x9c", b"\x66\x9d\x66\x9c"])
 
 
 # LOCK-prefixed read-modify-write forms
