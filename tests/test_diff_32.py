@@ -745,6 +745,68 @@ def _(rng, st):
 
 
 # BCD
+@form("sal_digit6")
+def _(rng, st):
+    # D0-D3/C0/C1 /6: the undocumented SAL encoding, SHL on every CPU and in QEMU
+    size = rng.choice([1, 2, 4])
+    kind = rng.choice(["one", "cl", "imm"])
+    code, key = _shift("shl", size, kind, rng.random() < 0.5)(rng, st)
+    i = code.index(bytes([{"one": 0xD0, "cl": 0xD2, "imm": 0xC0}[kind] + (size > 1)])) + 1
+    code = code[:i] + bytes([code[i] | 0x30]) + code[i + 1:]     # digit 4 -> 6
+    return code, key
+
+
+@form("idiv_edge", "idiv")
+def _(rng, st):
+    # quotients at and just past the signed limits, negative dividends and
+    # divisors, remainders with the dividend's sign
+    size = rng.choice([1, 2, 4])
+    bits = 8 * size
+    lim = 1 << (bits - 1)
+    d = rng.choice([1, -1, 2, -2, 3, -3, 7, -7, lim - 1, -lim, rng.randrange(-lim, lim) or 5])
+    q = rng.choice([lim - 1, -lim, lim, -lim - 1, 0, rng.randrange(-lim, lim)])
+    r = rng.randrange(abs(d)) if d not in (1, -1) else 0
+    n = q * d + (r if q * d >= 0 else -r)
+    n &= (1 << 2 * bits) - 1
+    if size == 1:
+        setr(st, "ax", n)
+        setr(st, "cl", d & 0xFF)
+    else:
+        setr(st, RN[size][0], n & ((1 << bits) - 1))
+        setr(st, RN[size][2], n >> bits)
+        setr(st, RN[size][1], d & ((1 << bits) - 1))
+    return A(f"{rng.choice(['idiv', 'div'])} {RN[size][1]}")
+
+
+@form("jmp_call_ind16")
+def _(rng, st):
+    # 66 FF /4 and /2: 16-bit targets (and a 16-bit return address)
+    mem_state(st, rng)
+    if rng.random() < 0.5:
+        st.regs["eax"] = (rng.getrandbits(16) << 16) | (CODE + 5)
+        return rng.choice([b"\x66\xff\xe0\x40\x41", b"\x66\xff\xd0\x40\x41"])
+    put(st, st.regs["ebx"], CODE + 5, 2)
+    return rng.choice([b"\x66\xff\x23\x40\x41", b"\x66\xff\x13\x40\x41"])
+
+
+@form("mov_fs_gs")
+def _(rng, st):
+    mem_state(st, rng)
+    # FS/GS overrides (flat in both machines)
+    return bytes([rng.choice([0x64, 0x65])]) + A(f"mov {rng.choice(R32 + R8)}, {rng.choice(MEMS)}")
+
+
+@form("ea_wrap")
+def _(rng, st):
+    # base + index*scale + disp wraps past 4 GiB into DATA
+    k = rng.randrange(0x100, 0xF000)
+    st.regs["esi"] = rng.randrange(0x100)
+    st.regs["ebx"] = (DATA + k - 0x7FFFFFF0 - 4 * st.regs["esi"]) & 0xFFFFFFFF
+    op = rng.choice(["mov eax, dword ptr", "add dword ptr {m}, ecx", "mov byte ptr {m}, dl"])
+    m = "[ebx+esi*4+0x7ffffff0]"
+    return A(f"{op} {m}" if "{m}" not in op else op.format(m=m))
+
+
 for op, b in (("daa", 0x27), ("das", 0x2F), ("aaa", 0x37), ("aas", 0x3F)):
     F(op, lambda rng, st, b=b: bytes([b]), op)
 
