@@ -8,6 +8,7 @@ names the form, the seed and the bytes; rerun one with
 ``python -m pytest tests/test_diff_32.py -k NAME``.
 """
 import functools
+import os
 import random
 
 import pytest
@@ -16,7 +17,7 @@ from bt import STRATEGIES
 from oracle import (ARITH, CODE, DATA, DF, STACK, STACK_TOP, State, REGS, Runner, asm)
 from undefined_flags import flag_mask
 
-N = 200
+N = int(os.environ.get("BT_DIFF_N", "200"))      # states per form; raise it for a deeper run
 
 R8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"]
 R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"]
@@ -1014,3 +1015,32 @@ def test_div_fault_in_loop(runner):
         st = base_state(rng)
         want = runner.check(_seq_div_fault(rng, st), st, seed=seed, what="div_fault")
         assert want.vector == 0 and want.eip == CODE + 7     # the DIV
+
+
+# ---------------------------------------------------------------- random blocks
+# Blocks of ten register-only forms drawn at random: flags and registers flow
+# from one instruction into the next inside a translated block.
+# Forms that may fault (DIV IDIV AAM) are left out: Unicorn 2.1.4 loses lazily
+# computed flags when an exception ends a block after a shift by CL (random
+# block seed 64 of an earlier draw: d3ea (SHR EDX,CL with CL=0x21, OF=1) then
+# 66f7f3 (DIV BX, #DE): Unicorn reports OF=0, but a faulting instruction
+# changes nothing; bt keeps OF=1).  Faults are covered by the single forms and
+# test_div_fault_in_loop.
+import re
+
+_REG_ONLY = re.compile(
+    r"^((add|adc|sub|sbb|cmp|and|or|xor|test)_(rr|ri|acc)\d|\w+_ri8_\d|(inc|dec|neg|not)_r\d|"
+    r"(mul|imul)_r\d|imul2_rr|(rol|ror|rcl|rcr|shl|shr|sar|shld|shrd)_\w+_r\d|"
+    r"(bt|bts|btr|btc)_r[ri]\d|(bsf|bsr)_r\d|mov_r[ri]\d|(movzx|movsx)_r\d|(xchg|xadd)_rr\d|"
+    r"cmpxchg_r\d|bswap|lea32|lea_addr16|cbw_cwde|cwd_cdq|lahf|sahf|daa|das|aaa|aas|aad|"
+    r"flag_ops|nops|jcc_\w|inc_dec_short|xchg_eax_short)$")
+REG_FORMS = [n for n in FORMS if _REG_ONLY.match(n)]
+
+
+def test_random_blocks(runner):
+    assert len(REG_FORMS) > 150
+    for seed in range(300):
+        rng = random.Random(f"block/{seed}")
+        st = base_state(rng)
+        code = b"".join(_norm(FORMS[n][0](rng, st), None)[0] for n in rng.choices(REG_FORMS, k=10))
+        runner.check(code, st, seed=seed, count=True, what="random block")
