@@ -1039,8 +1039,57 @@ REG_FORMS = [n for n in FORMS if _REG_ONLY.match(n)]
 
 def test_random_blocks(runner):
     assert len(REG_FORMS) > 150
-    for seed in range(300):
+    for seed in range(3 * N // 2):
         rng = random.Random(f"block/{seed}")
         st = base_state(rng)
         code = b"".join(_norm(FORMS[n][0](rng, st), None)[0] for n in rng.choices(REG_FORMS, k=10))
         runner.check(code, st, seed=seed, count=True, what="random block")
+
+
+# Blocks of ten random memory and register instructions whose register operands
+# are EAX/ECX/EDX only, so that EBX/EBP/ESI/EDI keep addressing DATA.
+_LO = {1: ["al", "cl", "dl", "ah", "ch", "dh"], 2: ["ax", "cx", "dx"], 4: ["eax", "ecx", "edx"]}
+_CC = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
+
+
+def _mem_insn(rng):
+    s = rng.choice([1, 2, 4])
+    r = rng.choice(_LO[s])
+    m = f"{PTR[s]} {rng.choice(MEMS)}"
+    k = rng.randrange(14)
+    if k == 0:
+        return f"{rng.choice(LOCKED + ['cmp', 'test', 'mov'])} {m}, {r}"
+    if k == 1:
+        return f"{rng.choice(LOCKED + ['cmp', 'mov'])} {r}, {m}"
+    if k == 2:
+        return f"{rng.choice(LOCKED + ['cmp', 'mov', 'test'])} {m}, {imm(rng, s) if s == 1 else rng.randrange(-128, 128) & 0xFF:#x}"
+    if k == 3:
+        return f"{rng.choice(['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sar'])} {m}, {rng.choice(['1', 'cl', str(rng.randrange(32))])}"
+    if k == 4:
+        return f"{rng.choice(['inc', 'dec', 'neg', 'not', 'mul', 'imul'])} {m}"
+    if k == 5:
+        return f"set{rng.choice(_CC)} byte ptr {rng.choice(MEMS)}"
+    if k == 6 and s > 1:
+        return f"cmov{rng.choice(_CC)} {r}, {m}"
+    if k == 7 and s > 1:
+        return f"{rng.choice(['bt', 'bts', 'btr', 'btc'])} {m}, {rng.randrange(32)}"
+    if k == 8:
+        return f"{rng.choice(['xchg', 'xadd', 'cmpxchg'])} {m}, {r}"
+    if k == 9 and s > 1:
+        return f"{rng.choice(['movzx', 'movsx'])} {rng.choice(_LO[4])}, {PTR[rng.choice([1, 2])]} {rng.choice(MEMS)}"
+    if k == 10 and s > 1:
+        return f"{rng.choice(['push', 'pop'])} {PTR[s]} {rng.choice(MEMS)}"
+    if k == 11:
+        return f"{rng.choice(['push', 'pop'])} {rng.choice(_LO[4])}"
+    if k == 12 and s > 1:
+        return f"{rng.choice(['shld', 'shrd'])} {m}, {r}, {rng.choice(['cl', str(rng.randrange(32))])}"
+    return f"{rng.choice(['add', 'adc', 'sub', 'sbb', 'and', 'or', 'xor', 'cmp'])} {r}, {rng.choice(_LO[s])}"
+
+
+def test_random_memory_blocks(runner):
+    for seed in range(3 * N // 2):
+        rng = random.Random(f"memblock/{seed}")
+        st = base_state(rng)
+        mem_state(st, rng)
+        code = b"".join(A(_mem_insn(rng)) for _ in range(10))
+        runner.check(code, st, seed=seed, count=True, what="random memory block")
