@@ -664,6 +664,18 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
         # element size from the opcode's low bit (byte forms are even)
         out.ops[0].size = 1 if (op0 & 1) == 0 else out.osz
         out.nops = 0
+        if not (out.prefix & (PF_REP | PF_REPNE)):
+            # capstone drops F2 on F2 A5 (it takes it for SSE2 MOVSD): read the
+            # REP prefixes from the bytes (F2 on MOVS/STOS/LODS repeats like F3)
+            for i in range(out.len - 1):
+                if code[i] == 0xF2:
+                    out.prefix = (out.prefix & ~(<u8>PF_REP)) | PF_REPNE
+                elif code[i] == 0xF3:
+                    out.prefix = (out.prefix & ~(<u8>PF_REPNE)) | PF_REP
+                elif not (code[i] == 0x66 or code[i] == 0x67 or code[i] == 0xF0 or code[i] == 0x26 or
+                          code[i] == 0x2E or code[i] == 0x36 or code[i] == 0x3E or code[i] == 0x64 or
+                          code[i] == 0x65):
+                    break
     return out.len
 
 

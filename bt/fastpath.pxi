@@ -61,7 +61,7 @@ cdef inline void set_flags(CtxC* c, u32 f) noexcept nogil:
 
 
 cdef inline void shift32_imm(CtxC* c, int op, u32* p, u32 n) noexcept nogil:
-    # n in 1..31; flags as in do_shift (OF from the n == 1 rule, kept for n > 1 as QEMU does)
+    # n in 1..31; flags exactly as do_shift (semantics.pxi) computes them
     cdef u32 a = p[0], r, cf, f = c.cpu.eflags, of
     if op == OP_SHL:
         r = a << n
@@ -71,7 +71,8 @@ cdef inline void shift32_imm(CtxC* c, int op, u32* p, u32 n) noexcept nogil:
     elif op == OP_SHR:
         r = a >> n
         cf = (a >> (n - 1)) & 1
-        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf | ((a >> 31) << 11)
+        # OF as do_shift: MSB(a >> (n-1)) XOR MSB(result) (MSB(a) when n == 1)
+        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf | ((((a >> (n - 1)) ^ r) >> 31) << 11)
     elif op == OP_SAR:
         r = <u32>(<i32>a >> n)
         cf = (<u32>(<i32>a >> (n - 1))) & 1

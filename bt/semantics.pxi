@@ -187,7 +187,9 @@ cdef int do_shift(CtxC* c, UopC* u) noexcept nogil:
         cf = (a >> (cnt - 1)) & 1 if cnt <= <u32>bits else 0
         r = a >> cnt if cnt < 32 else 0
         f = (f & ~(<u32>F_ARITH)) | fl_szp(r, size) | cf
-        if a & sb:
+        # OF: MSB of the operand (count 1); for larger counts (undefined) QEMU's
+        # MSB(a >> (count-1)) XOR MSB(result), which is the same at count 1
+        if ((a >> (cnt - 1)) ^ r) & sb:
             f |= F_OF
     elif op == OP_SAR:
         t = sext(a, size)
@@ -219,14 +221,13 @@ cdef int do_shift(CtxC* c, UopC* u) noexcept nogil:
         w = (<u64>cf << bits) | a
         if op == OP_RCL:
             w = ((w << n) | (w >> (bits + 1 - n))) & ((<u64>1 << (bits + 1)) - 1)
-            r = <u32>w & m
-            cf = <u32>(w >> bits) & 1
-            of = ((r & sb) != 0) ^ cf
         else:
-            of = ((a & sb) != 0) ^ (cf != 0)
             w = ((w >> n) | (w << (bits + 1 - n))) & ((<u64>1 << (bits + 1)) - 1)
-            r = <u32>w & m
-            cf = <u32>(w >> bits) & 1
+        r = <u32>w & m
+        cf = <u32>(w >> bits) & 1
+        # OF = MSB(src XOR result): the SDM's value for a 1-bit rotate, and what
+        # QEMU gives for the (undefined) multi-bit case
+        of = ((a ^ r) & sb) != 0
         f = (f & ~(<u32>(F_CF | F_OF))) | cf
         if of:
             f |= F_OF
@@ -242,7 +243,7 @@ cdef int do_shxd(CtxC* c, UopC* u) noexcept nogil:
     cdef int size = u.d.ops[0].size
     cdef int bits = size * 8
     cdef u32 m = szmask(size), sb = szsign(size)
-    cdef u32 a, b, cnt, r, cf, f
+    cdef u32 a, b, cnt, r, cf, f, t
     cdef u64 w
     cdef int st = get_op(c, u, 0, size, &a)
     if st:
@@ -256,23 +257,29 @@ cdef int do_shxd(CtxC* c, UopC* u) noexcept nogil:
         if size == 4:
             w = (<u64>a << 32) | b
             r = <u32>((w << cnt) >> 32)
+            t = <u32>((w << (cnt - 1)) >> 32)
             cf = (a >> (32 - cnt)) & 1
         else:
             # 16-bit: dest:src:dest as a 48-bit value, as the P6 does for counts > 16
             w = (<u64>a << 32) | (<u64>b << 16) | a
             r = <u32>((w << cnt) >> 32) & 0xFFFF
+            t = <u32>((w << (cnt - 1)) >> 32) & 0xFFFF
             cf = <u32>((w << (cnt - 1)) >> 47) & 1
     else:
         if size == 4:
             w = (<u64>b << 32) | a
             r = <u32>(w >> cnt)
+            t = <u32>(w >> (cnt - 1))
             cf = (a >> (cnt - 1)) & 1
         else:
             w = (<u64>a << 32) | (<u64>b << 16) | a
             r = <u32>(w >> cnt) & 0xFFFF
+            t = <u32>(w >> (cnt - 1)) & 0xFFFF
             cf = <u32>(w >> (cnt - 1)) & 1
     f = (c.cpu.eflags & ~(<u32>F_ARITH)) | fl_szp(r, size) | cf
-    if (r ^ a) & sb:
+    # OF: sign change (count 1); for larger counts (undefined) QEMU's MSB of
+    # (operand shifted by count-1) XOR result, which is the same at count 1
+    if (r ^ t) & sb:
         f |= F_OF
     st = put_op(c, u, 0, size, r)
     if st:
@@ -406,11 +413,12 @@ cdef int do_bsx(CtxC* c, UopC* u) noexcept nogil:
     cdef int st = get_op(c, u, 1, size, &s)
     if st:
         return st
+    # ZF = (source == 0); CF OF SF AF PF are undefined: QEMU sets them as for a
+    # logic op on the source (CF=OF=AF=0, SF/PF from the source)
+    set_arith(c, fl_szp(s, size))
     if s == 0:
         # destination left unchanged (what P6 and QEMU do; the SDM says undefined)
-        c.cpu.eflags |= F_ZF
         return 0
-    c.cpu.eflags &= ~(<u32>F_ZF)
     if u.d.op == OP_BSF:
         i = 0
         while not ((s >> i) & 1):
@@ -523,13 +531,13 @@ cdef int do_bcd(CtxC* c, UopC* u) noexcept nogil:
             al = (al + 0x60) & 0xFF if op == OP_DAA else (al - 0x60) & 0xFF
             f |= F_CF
         elif op == OP_DAA:
-            # DAS has no such else: CF keeps the borrow of AL - 6 (SDM DAS operation)
+            # only DAA clears CF here; DAS keeps the borrow of AL - 6 (SDM DAS)
             f &= ~(<u32>F_CF)
         c.cpu.eflags = f | fl_szp(al, 1)
         setreg(c, 0, 1, al)
     elif op == OP_AAA or op == OP_AAS:
         ax = c.cpu.regs[0] & 0xFFFF
-        f &= ~(<u32>F_ARITH)
+        f &= ~(<u32>(F_CF | F_AF))
         if (al & 0xF) > 9 or (c.cpu.eflags & F_AF):
             if op == OP_AAA:
                 ax = (ax + 0x106) & 0xFFFF
@@ -538,8 +546,8 @@ cdef int do_bcd(CtxC* c, UopC* u) noexcept nogil:
                 ax = (ax - 0x100) & 0xFFFF
             f |= F_AF | F_CF
         ax &= 0xFF0F
-        # SF/ZF/PF/OF are undefined; QEMU derives them from AL
-        c.cpu.eflags = f | fl_szp(ax & 0xFF, 1)
+        # SF/ZF/PF/OF are undefined; QEMU leaves them unchanged
+        c.cpu.eflags = f
         setreg(c, 0, 2, ax)
     elif op == OP_AAM:
         imm = u.d.ops[0].imm & 0xFF

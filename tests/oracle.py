@@ -6,10 +6,12 @@ Layout shared by both machines (physical = linear, segments based at 0):
     DATA  0x10000  64 KiB of data that memory operands point into
     STACK 0x20000  64 KiB; ESP starts at STACK_TOP
 """
+import ctypes
 import random
 from dataclasses import dataclass, field
 
 import keystone
+import numpy as np
 import unicorn
 from unicorn import x86_const as U
 
@@ -185,6 +187,149 @@ def check(code, st, strategy, bits=32, flag_mask=0xFFFFFFFF, seed=None, skip_reg
             f"bt ({strategy}, {bits}-bit) differs from unicorn for bytes {code.hex()} "
             f"(seed {seed}); start {regs} eflags={st.eflags:#x}\n  " + "\n  ".join(d))
     return want, got
+
+
+def random_state_full(rng, bits=32, eflags_random=True):
+    """Like random_state, but DATA and STACK are random throughout (no 256-byte
+    period), so that an access at a wrong address is seen."""
+    regs = {r: rng.getrandbits(32) for r in REGS}
+    regs["esp"] = STACK_TOP if bits == 32 else STACK_TOP & 0xFFFF
+    fl = 0x2
+    if eflags_random:
+        fl |= rng.getrandbits(32) & ARITH
+    return State(regs=regs, eflags=fl, data=rng.randbytes(DATA_SIZE), stack=rng.randbytes(STACK_SIZE))
+
+
+class Runner:
+    """A faster check(): one Unicorn and one bt Machine per strategy, reused for
+    every state; Unicorn runs once per state and every strategy is compared
+    with it.  ``count=True`` also compares instruction counts (slower: a
+    Unicorn code hook)."""
+
+    def __init__(self, strategies, bits=32):
+        self.bits = bits
+        self.uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32 if bits == 32 else unicorn.UC_MODE_16)
+        self.uc.mem_map(0, MAP_SIZE)
+        self.box = {"vector": None, "n": 0}
+        box = self.box
+
+        def on_intr(uc_, intno, _):
+            box["vector"] = intno
+            uc_.emu_stop()
+
+        self.uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
+        # QEMU remembers the last exception (env->old_exception) to detect double
+        # faults; the hook stops before delivery, so every run starts from a
+        # saved context or a second #DE would turn into #DF.
+        self.ctx0 = self.uc.context_save()
+        self._on_code = None
+        self.machines = {s: make_machine(s, bits) for s in strategies}
+        self._code = None
+        # register batches through the binding's low-level calls (the per-register
+        # API costs ~20 us a register)
+        ids = [_UC_REG[r] for r in REGS] + [U.UC_X86_REG_EFLAGS, U.UC_X86_REG_EIP]
+        n = len(ids)
+        self._ids = (ctypes.c_int * n)(*ids)
+        self._vals = (ctypes.c_uint64 * n)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
+        self._n = n
+
+    def _count_hook(self, on):
+        box = self.box
+        if on and self._on_code is None:
+            def on_code(uc_, addr, size, _):
+                box["n"] += 1
+            self._on_code = self.uc.hook_add(unicorn.UC_HOOK_CODE, on_code)
+        elif not on and self._on_code is not None:
+            self.uc.hook_del(self._on_code)
+            self._on_code = None
+
+    def run_unicorn(self, code, st, count=False, max_insns=0):
+        uc = self.uc
+        if code != self._code:
+            uc.mem_write(CODE, code + b"\xf4")
+            uc.ctl_remove_cache(CODE, CODE + len(code) + 1)
+        uc.mem_write(DATA, st.data)
+        uc.mem_write(STACK, st.stack)
+        for a, b in st.extra_mem:
+            uc.mem_write(a, b)
+        uc.context_restore(self.ctx0)
+        vals = self._vals
+        for i, r in enumerate(REGS):
+            vals[i] = st.regs[r]
+        vals[8] = st.eflags
+        vals[9] = CODE
+        if uc._do_reg_write_batch(self._ids, self._ptrs, ctypes.c_int(self._n)) != 0:
+            raise AssertionError("unicorn: register write failed")
+        self.box["vector"] = None
+        self.box["n"] = 0
+        self._count_hook(count)
+        try:
+            uc.emu_start(CODE, CODE + len(code), count=max_insns)
+        except unicorn.UcError as e:
+            if self.box["vector"] is None:
+                # Unicorn reports #UD as an error, not through the interrupt hook
+                self.box["vector"] = 6 if e.errno == unicorn.UC_ERR_INSN_INVALID else ("ucerr", e.errno)
+        ctypes.memset(self._vals, 0, 8 * self._n)
+        if uc._do_reg_read_batch(self._ids, self._ptrs, ctypes.c_int(self._n)) != 0:
+            raise AssertionError("unicorn: register read failed")
+        v = [x & 0xFFFFFFFF for x in self._vals]
+        return Result(regs=dict(zip(REGS, v)), eip=v[9], eflags=v[8],
+                      data=bytes(uc.mem_read(DATA, DATA_SIZE)),
+                      stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
+                      vector=self.box["vector"], insns=self.box["n"] if count else None)
+
+    def run_bt(self, code, st, strategy, max_insns=10_000, count=False):
+        m = self.machines[strategy]
+        if code != self._code:
+            m.mem.write(CODE, code + b"\xf4")
+        # DATA and STACK hold no code: write the RAM array directly (Memory.write
+        # also drops translations, which only the code page needs)
+        m.ram[DATA:DATA + len(st.data)] = np.frombuffer(st.data, np.uint8)
+        m.ram[STACK:STACK + len(st.stack)] = np.frombuffer(st.stack, np.uint8)
+        for a, b in st.extra_mem:
+            m.mem.write(a, b)
+        cpu = m.cpu
+        core = m.core
+        for i, r in enumerate(REGS):
+            core.set_reg(i, st.regs[r])
+        cpu.eflags = st.eflags
+        cpu.eip = CODE
+        cpu.halted = 0
+        before = m.stats["insns"] if count else m.core.insns
+        ex = m.run(max_insns=max_insns)
+        vector = None
+        eip = cpu.eip
+        insns = (m.stats["insns"] if count else m.core.insns) - before
+        if ex.kind == ExitKind.HLT:
+            eip -= 1
+            insns -= 1
+        elif ex.kind == ExitKind.EXCEPTION:
+            vector = ex.vector
+        elif ex.kind != ExitKind.MAX_INSNS:
+            raise AssertionError(f"bt stopped unexpectedly: {ex}")
+        return Result(regs={r: core.get_reg(i) for i, r in enumerate(REGS)}, eip=eip, eflags=cpu.eflags,
+                      data=m.ram[DATA:DATA + DATA_SIZE].tobytes(), stack=m.ram[STACK:STACK + STACK_SIZE].tobytes(),
+                      vector=vector, insns=insns)
+
+    def check(self, code, st, flag_mask=0xFFFFFFFF, seed=None, skip_regs=(), count=False, what=""):
+        """Run Unicorn once and every strategy; raise naming seed, bytes and state."""
+        want = self.run_unicorn(code, st, count=count)
+        for s in self.machines:
+            got = self.run_bt(code, st, s, count=count)
+            d = want.diff(got, flag_mask=flag_mask, skip_regs=skip_regs)
+            # Unicorn's code hook also counts an instruction that faults; bt does
+            # not retire it
+            if count and want.insns - (want.vector is not None) != got.insns:
+                d.append(f"insns: {want.insns} (unicorn, incl. a faulting one) != {got.insns}")
+            if d:
+                regs = " ".join(f"{r}={st.regs[r]:#x}" for r in REGS)
+                raise AssertionError(
+                    f"bt ({s}, {self.bits}-bit) differs from unicorn for {what} bytes {code.hex()} "
+                    f"(seed {seed}); start {regs} eflags={st.eflags:#x}\n  " + "\n  ".join(d))
+        self._code = code
+        return want
 
 
 class UnicornRunner:
