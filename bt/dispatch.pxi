@@ -1,4 +1,5 @@
-# The micro-op dispatcher: one switch over operations, the semantics of the
+# The micro-op dispatcher: one switch over operations (an if/elif chain of
+# equality tests, which Cython compiles to a C switch), the semantics of the
 # common instructions inline, the rest in semantics.pxi and hv.pxi.
 
 # ---------------------------------------------------------------- dispatch
@@ -11,7 +12,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
     cdef u32 lo, hi
     c.ea = calc_ea(c, &u.d)
 
-    if op >= OP_ADD and op <= OP_CMP:
+    if op == OP_ADD or op == OP_OR or op == OP_ADC or op == OP_SBB or op == OP_AND or op == OP_SUB or op == OP_XOR or op == OP_CMP:
         if u.d.ops[0].kind == OK_REG:
             a = getreg(c, u.d.ops[0].reg, size)
         else:
@@ -32,17 +33,17 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
                     c.cpu.eflags = f
                     return st
         return 0
-    if op == OP_MOV:
+    elif op == OP_MOV:
         st = get_op(c, u, 1, size, &a)
         if st:
             return st
         return put_op(c, u, 0, size, a)
-    if op == OP_JCC:
+    elif op == OP_JCC:
         if cond(c.cpu.eflags, u.d.cc):
             return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) & (0xFFFF if osz == 2 else 0xFFFFFFFFU))
         c.cpu.eip = next_ip(c, u)
         return ST_JUMP
-    if op == OP_TEST:
+    elif op == OP_TEST:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
@@ -51,7 +52,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             return st
         alu(c, OP_AND, a, b, size)
         return 0
-    if op == OP_INC or op == OP_DEC:
+    elif op == OP_INC or op == OP_DEC:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
@@ -64,10 +65,10 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             return st
         c.cpu.eflags = f
         return 0
-    if op == OP_LEA:
+    elif op == OP_LEA:
         setreg(c, u.d.ops[0].reg, size, c.ea)
         return 0
-    if op == OP_PUSH:
+    elif op == OP_PUSH:
         if u.d.ops[0].kind == OK_REG and u.d.ops[0].reg == 4:
             a = getreg(c, 4, osz)      # PUSH ESP pushes the value before the push
         else:
@@ -75,7 +76,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             if st:
                 return st
         return push(c, osz, a)
-    if op == OP_POP:
+    elif op == OP_POP:
         st = pop_peek(c, osz, 0, &a)
         if st:
             return st
@@ -91,9 +92,9 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         else:
             setreg(c, u.d.ops[0].reg, osz, a)
         return 0
-    if op == OP_JMP:
+    elif op == OP_JMP:
         return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) & (0xFFFF if osz == 2 else 0xFFFFFFFFU))
-    if op == OP_CALL or op == OP_CALL_IND:
+    elif op == OP_CALL or op == OP_CALL_IND:
         if op == OP_CALL:
             t = (next_ip(c, u) + u.d.ops[0].imm) & (0xFFFF if osz == 2 else 0xFFFFFFFFU)
         else:
@@ -107,7 +108,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             return st
         c.cpu.eip = t
         return ST_JUMP
-    if op == OP_RET:
+    elif op == OP_RET:
         st = pop_peek(c, osz, 0, &t)
         if st:
             return st
@@ -118,12 +119,12 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         c.cpu.regs[4] = sp_add(c, c.cpu.regs[4], osz + (u.d.ops[0].imm & 0xFFFF if u.d.nops else 0))
         c.cpu.eip = t
         return ST_JUMP
-    if op == OP_JMP_IND:
+    elif op == OP_JMP_IND:
         st = get_op(c, u, 0, osz, &t)
         if st:
             return st
         return jump_to(c, t)
-    if op == OP_MOVZX or op == OP_MOVSX:
+    elif op == OP_MOVZX or op == OP_MOVSX:
         st = get_op(c, u, 1, u.d.ops[1].size, &a)
         if st:
             return st
@@ -131,9 +132,9 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             a = sext(a, u.d.ops[1].size)
         setreg(c, u.d.ops[0].reg, size, a)
         return 0
-    if op == OP_NOP:
+    elif op == OP_NOP:
         return 0
-    if op == OP_XCHG:
+    elif op == OP_XCHG:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
@@ -151,7 +152,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
                 return st
             setreg(c, u.d.ops[0].reg, size, b)
         return 0
-    if op == OP_NOT or op == OP_NEG:
+    elif op == OP_NOT or op == OP_NEG:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
@@ -163,13 +164,13 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         if st:
             c.cpu.eflags = t
         return st
-    if op >= OP_ROL and op <= OP_SAR:
+    elif op == OP_ROL or op == OP_ROR or op == OP_RCL or op == OP_RCR or op == OP_SHL or op == OP_SHR or op == OP_SAL or op == OP_SAR:
         return do_shift(c, u)
-    if op == OP_SHLD or op == OP_SHRD:
+    elif op == OP_SHLD or op == OP_SHRD:
         return do_shxd(c, u)
-    if op == OP_MUL or op == OP_IMUL1 or op == OP_DIV or op == OP_IDIV:
+    elif op == OP_MUL or op == OP_IMUL1 or op == OP_DIV or op == OP_IDIV:
         return do_muldiv(c, u)
-    if op == OP_IMUL:
+    elif op == OP_IMUL:
         if u.d.nops == 3:
             st = get_op(c, u, 1, size, &a)
             if st:
@@ -185,22 +186,22 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         set_arith(c, f | fl_szp(lo & szmask(size), size))
         setreg(c, u.d.ops[0].reg, size, lo)
         return 0
-    if op == OP_SETCC:
+    elif op == OP_SETCC:
         return put_op(c, u, 0, 1, 1 if cond(c.cpu.eflags, u.d.cc) else 0)
-    if op == OP_CMOVCC:
+    elif op == OP_CMOVCC:
         st = get_op(c, u, 1, size, &a)
         if st:
             return st
         if cond(c.cpu.eflags, u.d.cc):
             setreg(c, u.d.ops[0].reg, size, a)
         return 0
-    if op >= OP_BT and op <= OP_BTC:
+    elif op == OP_BT or op == OP_BTS or op == OP_BTR or op == OP_BTC:
         return do_bt(c, u)
-    if op == OP_BSF or op == OP_BSR:
+    elif op == OP_BSF or op == OP_BSR:
         return do_bsx(c, u)
-    if op >= OP_MOVS and op <= OP_STOS:
+    elif op == OP_MOVS or op == OP_CMPS or op == OP_SCAS or op == OP_LODS or op == OP_STOS:
         return do_string(c, u)
-    if op == OP_LOOP or op == OP_LOOPE or op == OP_LOOPNE or op == OP_JCXZ:
+    elif op == OP_LOOP or op == OP_LOOPE or op == OP_LOOPNE or op == OP_JCXZ:
         a = areg(c, 1, u.d.asz)
         if op == OP_JCXZ:
             t = a == 0
@@ -221,7 +222,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             setreg(c, 1, u.d.asz, a)
         c.cpu.eip = r
         return ST_JUMP
-    if op == OP_XADD:
+    elif op == OP_XADD:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
@@ -238,7 +239,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             setreg(c, u.d.ops[1].reg, size, a)
             setreg(c, u.d.ops[0].reg, size, r)
         return 0
-    if op == OP_CMPXCHG:
+    elif op == OP_CMPXCHG:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
@@ -254,7 +255,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         if st:
             c.cpu.eflags = t
         return st
-    if op == OP_CMPXCHG8B:
+    elif op == OP_CMPXCHG8B:
         if u.d.ops[0].kind != OK_MEM:
             return raise_exc(c, 6, 0, 0)
         st = rd(c, u.d.seg, c.ea, 4, &lo)
@@ -277,7 +278,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             c.cpu.regs[2] = hi
             c.cpu.eflags &= ~(<u32>F_ZF)
         return 0
-    if op == OP_BSWAP:
+    elif op == OP_BSWAP:
         a = c.cpu.regs[u.d.ops[0].reg]
         if size == 4:
             c.cpu.regs[u.d.ops[0].reg] = ((a >> 24) | ((a >> 8) & 0xFF00) |
@@ -286,7 +287,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             # BSWAP of a 16-bit register is undefined; P6 and QEMU give zero
             setreg(c, u.d.ops[0].reg, 2, 0)
         return 0
-    if op == OP_PUSHA:
+    elif op == OP_PUSHA:
         t = c.cpu.regs[4]
         # the first and the last slot (SDM: "starting or ending stack address");
         # a 16-bit SP may wrap from 0 to 0xFFFE between them
@@ -299,7 +300,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         for a in range(8):
             push(c, osz, getreg(c, a, osz) if a != 4 else (t & szmask(osz)))
         return 0
-    if op == OP_POPA:
+    elif op == OP_POPA:
         # read all eight slots first so that a fault changes nothing
         st = pop_peek(c, osz, 7 * osz, &a)
         if st:
@@ -311,7 +312,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
                 setreg(c, b, osz, a)
         c.cpu.regs[4] = sp_add(c, t, 8 * osz)
         return 0
-    if op == OP_LEAVE:
+    elif op == OP_LEAVE:
         t = c.cpu.regs[4]
         nsp = c.cpu.regs[5] if (c.cpu.seg[S_SS].flags & SF_BIG) else \
             ((t & 0xFFFF0000U) | (c.cpu.regs[5] & 0xFFFF))
@@ -321,56 +322,56 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         c.cpu.regs[4] = sp_add(c, nsp, osz)
         setreg(c, 5, osz, a)
         return 0
-    if op == OP_ENTER:
+    elif op == OP_ENTER:
         return do_enter(c, u)
-    if op == OP_CBW:
+    elif op == OP_CBW:
         if osz == 2:
             setreg(c, 0, 2, sext(c.cpu.regs[0] & 0xFF, 1))
         else:
             c.cpu.regs[0] = sext(c.cpu.regs[0] & 0xFFFF, 2)
         return 0
-    if op == OP_CWD:
+    elif op == OP_CWD:
         if osz == 2:
             setreg(c, 2, 2, 0xFFFF if c.cpu.regs[0] & 0x8000 else 0)
         else:
             c.cpu.regs[2] = 0xFFFFFFFFU if c.cpu.regs[0] & 0x80000000U else 0
         return 0
-    if op == OP_LAHF:
+    elif op == OP_LAHF:
         setreg(c, 4, 1, (c.cpu.eflags & 0xD5) | 2)
         return 0
-    if op == OP_SAHF:
+    elif op == OP_SAHF:
         c.cpu.eflags = (c.cpu.eflags & ~(<u32>0xD5)) | (getreg(c, 4, 1) & 0xD5) | 2
         return 0
-    if op >= OP_DAA and op <= OP_AAD:
+    elif op == OP_DAA or op == OP_DAS or op == OP_AAA or op == OP_AAS or op == OP_AAM or op == OP_AAD:
         return do_bcd(c, u)
-    if op == OP_XLAT:
+    elif op == OP_XLAT:
         t = (c.cpu.regs[3] + (c.cpu.regs[0] & 0xFF)) & (0xFFFF if u.d.asz == 2 else 0xFFFFFFFFU)
         st = rd(c, u.d.seg, t, 1, &a)
         if st:
             return st
         setreg(c, 0, 1, a)
         return 0
-    if op == OP_CLC:
+    elif op == OP_CLC:
         c.cpu.eflags &= ~(<u32>F_CF)
         return 0
-    if op == OP_STC:
+    elif op == OP_STC:
         c.cpu.eflags |= F_CF
         return 0
-    if op == OP_CMC:
+    elif op == OP_CMC:
         c.cpu.eflags ^= F_CF
         return 0
-    if op == OP_CLD:
+    elif op == OP_CLD:
         c.cpu.eflags &= ~(<u32>F_DF)
         return 0
-    if op == OP_STD:
+    elif op == OP_STD:
         c.cpu.eflags |= F_DF
         return 0
-    if op == OP_SALC:
+    elif op == OP_SALC:
         setreg(c, 0, 1, 0xFF if c.cpu.eflags & F_CF else 0)
         return 0
-    if op == OP_INVALID or op == OP_UD2:
+    elif op == OP_INVALID or op == OP_UD2:
         return raise_exc(c, 6, 0, 0)
-    if op == OP_FPU or op == OP_WAIT:
+    elif op == OP_FPU or op == OP_WAIT:
         # no x87 yet: #NM when CR0.EM or CR0.TS asks for it (WAIT: TS with MP), else #UD
         if op == OP_WAIT:
             if (c.cpu.cr[0] & 0xA) == 0xA:
