@@ -73,6 +73,7 @@ ctypedef struct CtxC:
     void* owner           # the Core object (borrowed), for MMIO calls into Python
     int mmio_enabled      # some MMIO window exists: accesses outside RAM ask Python
     int strategy
+    int running           # inside run_loop: blocks may be in use, keep the graveyard
     int stop_request      # set from another thread to end the run at a block boundary
     # translated-block cache
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
@@ -354,8 +355,12 @@ cdef class Core:
         """Run at most max_insns guest instructions; returns the exit code."""
         cdef int r
         cdef u64 budget = max_insns
-        with nogil:
-            r = run_loop(self.c, budget)
+        self.c.running = 1
+        try:
+            with nogil:
+                r = run_loop(self.c, budget)
+        finally:
+            self.c.running = 0
         return r
 
     def _mmio(self, addr, size, write, value):
@@ -412,11 +417,13 @@ cdef class Core:
         for p in range(pa >> 12, min((pa + n - 1) >> 12, self.c.npages - 1) + 1):
             if self.c.page_blocks[p] != NULL:
                 invalidate_page(self.c, p)
-        free_graveyard(self.c)
+        if not self.c.running:      # a device writing RAM mid-run: the loop frees them
+            free_graveyard(self.c)
 
     def flush(self):
         flush_all(self.c)
-        free_graveyard(self.c)
+        if not self.c.running:
+            free_graveyard(self.c)
 
     # ---- registers
     def get_reg(self, int i):

@@ -185,3 +185,29 @@ def test_access_outside_ram_without_mmio_is_bad_mem(strategy):
     m.cpu.eip = 0x1000
     ex = m.run()
     assert ex.kind == ExitKind.BAD_MEM and ex.addr == 0x200000 and ex.eip == 0x1000
+
+
+class CodePatcher(Device):
+    """An MMIO register whose write makes the device rewrite guest code (DMA-like)."""
+    name = "patcher"
+    mmio = [(0xF200_0000, 0x1000)]
+
+    def __init__(self, m):
+        self.m = m
+
+    def mmio_write(self, addr, size, value):
+        # overwrite the instruction right after the store: mov eax, 1 -> mov eax, 2
+        self.m.mem.write(0x1000 + 10, bytes.fromhex("b802000000"))
+
+
+def test_device_rewrites_running_block(strategy):
+    m = Machine(ram_size=1 << 20, strategy=strategy)
+    m.add_device(CodePatcher(m))
+    code = asm("mov dword ptr [0xF2000000], 1\n mov eax, 1\n hlt", 32, 0x1000)
+    assert code[10:15] == bytes.fromhex("b801000000")
+    m.mem.write(0x1000, code)
+    for _ in range(3):                     # translate first, then run from the cache
+        m.cpu.eip = 0x1000
+        m.mem.write(0x100A, bytes.fromhex("b801000000"))
+        assert m.run().kind == ExitKind.HLT
+        assert m.cpu.eax == 2
