@@ -100,6 +100,8 @@ def cmd_run(args):
     from bt import guests
     from bt.loaders import load_image
     image = args.image or guests.path("hello")
+    if not os.path.exists(image) and image in guests.names():
+        image = guests.path(image)          # a bundled guest by name: bt run selfcheck
     out, closer = _open_serial(args.serial)
     m = Machine(ram_size=args.memory, strategy=args.strategy, serial=out,
                 serial_stdin=args.serial_stdin)
@@ -199,7 +201,8 @@ def main(argv=None):
                        "--flat) a raw binary, like qemu-system-i386 -kernel.  Exit code: the "
                        "guest's exit-port status; 0 after HLT; 2 bad option or image; 3 guest "
                        "crash; 4 instruction budget spent; 130 Ctrl-C.")
-    r.add_argument("image", nargs="?", help="kernel image (default: bundled hello guest)")
+    r.add_argument("image", nargs="?", help="kernel image, or the name of a bundled guest "
+                   "(hello, selfcheck; default: hello)")
     r.add_argument("-m", "--memory", type=_size, default=64 << 20, metavar="SIZE",
                    help="guest RAM, e.g. 64M (default 64M)")
     r.add_argument("--strategy", choices=STRATEGIES, default="block",
