@@ -104,41 +104,8 @@ def random_state(rng, bits=32, eflags_random=True):
 
 
 def run_unicorn(code, st, bits=32, max_insns=10_000):
-    mode = unicorn.UC_MODE_32 if bits == 32 else unicorn.UC_MODE_16
-    uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
-    uc.mem_map(0, MAP_SIZE)
-    uc.mem_write(CODE, code)
-    uc.mem_write(DATA, st.data)
-    uc.mem_write(STACK, st.stack)
-    for a, b in st.extra_mem:
-        uc.mem_write(a, b)
-    for r in REGS:
-        uc.reg_write(_UC_REG[r], st.regs[r])
-    uc.reg_write(U.UC_X86_REG_EFLAGS, st.eflags)
-    for name, sel in (st.segs or {}).items():
-        uc.reg_write(getattr(U, "UC_X86_REG_" + name.upper()), sel)
-    box = {"vector": None, "n": 0}
-
-    def on_intr(uc_, intno, _):
-        box["vector"] = intno
-        uc_.emu_stop()
-
-    def on_code(uc_, addr, size, _):
-        box["n"] += 1
-
-    uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
-    uc.hook_add(unicorn.UC_HOOK_CODE, on_code)
-    try:
-        uc.emu_start(CODE, CODE + len(code), count=max_insns)
-    except unicorn.UcError as e:
-        if box["vector"] is None:
-            box["vector"] = ("ucerr", e.errno)
-    eip = uc.reg_read(U.UC_X86_REG_EIP)
-    return Result(regs={r: uc.reg_read(_UC_REG[r]) for r in REGS}, eip=eip,
-                  eflags=uc.reg_read(U.UC_X86_REG_EFLAGS),
-                  data=bytes(uc.mem_read(DATA, DATA_SIZE)),
-                  stack=bytes(uc.mem_read(STACK, STACK_SIZE)),
-                  vector=box["vector"], insns=box["n"])
+    """Run code from state st in a fresh Unicorn (see UnicornRunner for reuse)."""
+    return UnicornRunner(bits).run(code, st, max_insns)
 
 
 def make_machine(strategy, bits=32):
