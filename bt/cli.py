@@ -104,7 +104,7 @@ def cmd_run(args):
         image = guests.path(image)          # a bundled guest by name: bt run selfcheck
     out, closer = _open_serial(args.serial)
     m = Machine(ram_size=args.memory, strategy=args.strategy, serial=out,
-                serial_stdin=args.serial_stdin)
+                serial_stdin=args.serial_stdin, max_blocks=args.tcache_size)
     if args.log_unmapped:
         m.ports.log_unmapped = lambda msg: print(f"[bt] {msg}", file=sys.stderr)
     kind = load_image(m, image, cmdline=args.append or "", modules=args.module,
@@ -171,6 +171,13 @@ def cmd_run(args):
     return rc
 
 
+def _positive(s):
+    v = _int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {s!r}")
+    return v
+
+
 def _int(s):
     try:
         return int(s, 0)
@@ -216,6 +223,9 @@ def main(argv=None):
                    help="where COM1 output goes (default stdio)")
     r.add_argument("--serial-stdin", action="store_true", help="feed stdin to COM1 input")
     r.add_argument("--max-insns", type=_int, metavar="N", help="stop after N instructions")
+    r.add_argument("--tcache-size", type=_positive, default=65536, metavar="BLOCKS",
+                   help="bound on cached translated blocks; a full cache is flushed "
+                   "(default 65536)")
     r.add_argument("--stats", metavar="FILE", help="write the counters as JSON")
     r.add_argument("--print-stats", action="store_true", help="print the counters at the end")
     r.add_argument("--log-unmapped", action="store_true", help="log unmapped port accesses")

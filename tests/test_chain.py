@@ -92,3 +92,39 @@ def test_chain_matches_interp_on_calls_and_branches():
         assert m.run().kind == ExitKind.HLT
         states.append((m.cpu.state, m.stats["insns"]))
     assert states[0] == states[1]
+
+
+def test_cache_stays_bounded_under_code_churn(strategy):
+    # the guest writes 3000 small functions "mov eax, ecx; ret", then calls each:
+    # every call translates a new block; the cache must flush instead of growing
+    src = """
+        mov edi, 0x10000
+        mov ecx, 3000
+    w:  mov byte ptr [edi], 0x89
+        mov byte ptr [edi+1], 0xc8
+        mov byte ptr [edi+2], 0xc3
+        add edi, 16
+        dec ecx
+        jnz w
+        mov edi, 0x10000
+        mov ecx, 3000
+    l:  call edi
+        add edi, 16
+        dec ecx
+        jnz l
+        hlt
+    """
+    m = Machine(ram_size=1 << 20, strategy=strategy, max_blocks=100)
+    m.mem.write(0x1000, asm(src, 32, 0x1000))
+    m.cpu.eip = 0x1000
+    m.cpu.esp = 0x8000
+    peak = 0
+    while True:
+        ex = m.run(max_insns=500)
+        peak = max(peak, m.stats["cache_blocks"])
+        if ex.kind != ExitKind.MAX_INSNS:
+            break
+    assert ex.kind == ExitKind.HLT and m.cpu.eax == 1
+    assert peak <= 100
+    if strategy != "interp":
+        assert m.stats["cache_flushes"] >= 3000 // 100
