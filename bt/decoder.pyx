@@ -312,6 +312,7 @@ cdef void _init_tables():
     id_op[X86_INS_OUTSW] = OP_OUTS
     id_op[X86_INS_OUTSD] = OP_OUTS
     id_op[X86_INS_INT] = OP_INT
+    id_op[X86_INS_INT1] = OP_INT      # F1 (ICEBP): a #DB trap; operand fixed up below
     id_op[X86_INS_INT3] = OP_INT3
     id_op[X86_INS_INTO] = OP_INTO
     id_op[X86_INS_IRET] = OP_IRET
@@ -644,6 +645,11 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
             out.op = OP_INVALID
     elif out.op == OP_NOP:
         out.nops = 0
+    elif out.op == OP_INT and op0 == 0xF1:
+        out.nops = 1
+        out.ops[0].kind = OK_IMM
+        out.ops[0].size = 1
+        out.ops[0].imm = 1
     elif out.op == OP_ENTER:
         # ENTER imm16, imm8: capstone gives both the operand size and sign-extends
         # the level byte (c8 10 00 81 -> "enter 0x10, -0x7f")

@@ -333,7 +333,7 @@ def test_divide_error(strategy):
     assert ex.eip == CODE + 7 and m.cpu.eax == 5
 
 
-@pytest.mark.parametrize("code,vector", [("cc", 3), ("cd 21", 0x21), ("cd 80", 0x80)])
+@pytest.mark.parametrize("code,vector", [("cc", 3), ("cd 21", 0x21), ("cd 80", 0x80), ("f1", 1)])
 def test_software_interrupt_traps(strategy, code, vector):
     m = machine(strategy, b"\x90" + bytes.fromhex(code) + b"\xf4")
     ex = m.run(10)
