@@ -51,7 +51,12 @@ WHAT = {
 
 # Privileged nanobenchmarks: op number in bench/workloads/nano.c -> name.
 NANO_OPS = {1: "out+in", 2: "cli+sti", 3: "call+ret", 4: "pushf+popf", 5: "cpuid", 6: "rdtsc"}
-NANO_N, NANO_QUICK_N = 200_000, 2_000
+# Iterations per op: whole-process timing has ~0.1 s of start-up jitter, so n must
+# make the op's total time large against it.  OUT+IN is a Python device access in bt
+# (microseconds), so it gets fewer.  Op 0 (the bare loop) is per-iteration, subtracted.
+NANO_N = {0: 5_000_000, 1: 50_000, 2: 5_000_000, 3: 5_000_000, 4: 5_000_000,
+          5: 2_000_000, 6: 5_000_000}
+NANO_QUICK_N = {op: 2_000 for op in NANO_N}
 NANO_NOT_YET = ("INT 0x80 round trip", "SYSENTER/SYSEXIT round trip", "MOV CR3",
                 "INVLPG", "page-fault round trip", "#DE round trip", "PTE write + INVLPG")
 NANO_NOT_YET_WHY = "needs IDT delivery/paging (not yet in bt)"
@@ -398,7 +403,7 @@ def run_bench(runners, workloads, quick=False, reps=3, builder=None, nano=True,
     nano_runners = [r for r in active if r.name in NANO_RUNNERS] if nano else []
     for r in nano_runners:
         for op in [0] + list(NANO_OPS):
-            for kind, n in (("empty", 0), ("full", nano_n)):
+            for kind, n in (("empty", 0), ("full", nano_n[op])):
                 nano_jobs.append((r, f"op{op}", kind, builder.image("mb", "nano", n, op=op)))
     times, outs, insns = {}, {}, {}
     for rep in range(reps):
@@ -491,12 +496,13 @@ def _summarize(active, skipped, workloads, sizes, times, outs, insns, reps, quic
             full = times.get((r.name, f"op{op}", "full"), [])
             empty = times.get((r.name, f"op{op}", "empty"), [])
             if full and empty and "done" in outs.get((r.name, f"op{op}", "full"), ""):
-                per[op] = (_med(full) - _med(empty)) / nano_n * 1e9
+                per[op] = (_med(full) - _med(empty)) / nano_n[op] * 1e9
             else:
                 doc["failures"].append(f"nano op{op}/{r.name}: "
                                        f"{outs.get((r.name, f'op{op}', 'full'), 'no run')[:200]}")
         loop = per.get(0, 0.0)
-        doc["nano"][r.name] = {"n": nano_n, "loop_ns": per.get(0),
+        doc["nano"][r.name] = {"n": {NANO_OPS.get(op, "loop"): v for op, v in nano_n.items()},
+                               "loop_ns": per.get(0),
                                "ns_per_op": {NANO_OPS[op]: v - loop for op, v in per.items()
                                              if op}}
     if nano_runners:
@@ -554,14 +560,17 @@ def format_table(doc):
         lines.append("")
     if doc.get("nano"):
         names = list(NANO_OPS.values())
-        lines.append(f"privileged nanobenchmarks (ns per operation, loop overhead subtracted, "
-                     f"n={next(iter(doc['nano'].values()))['n']:,})")
-        lines.append(f"{'operation':28s} " + " ".join(f"{r:>12s}" for r in doc["nano"]))
+        lines.append("privileged nanobenchmarks (ns per operation, whole-process time of n "
+                     "operations minus the empty run, minus the bare loop)")
+        ns = next(iter(doc["nano"].values()))["n"]
+        lines.append(f"{'operation':20s} {'n':>9s} " + " ".join(f"{r:>12s}" for r in doc["nano"]))
         for op in names:
-            lines.append(f"{op:28s} " + " ".join(
+            lines.append(f"{op:20s} {ns[op]:9,d} " + " ".join(
                 f"{_f(doc['nano'][r]['ns_per_op'].get(op), '12.1f')}" for r in doc["nano"]))
+        lines.append(f"{'(bare loop)':20s} {ns['loop']:9,d} " + " ".join(
+            f"{_f(doc['nano'][r]['loop_ns'], '12.1f')}" for r in doc["nano"]))
         for op, why in doc.get("nano_not_yet", {}).items():
-            lines.append(f"{op:28s} {why}")
+            lines.append(f"{op:30s} {why}")
         lines.append("")
     for name, why in doc["skipped"].items():
         lines.append(f"skipped {name}: {why}")
@@ -619,6 +628,10 @@ def _list(allowed, what):
 
 
 def add_arguments(p):
+    def one_line_error(msg):              # no usage block: one line, exit status 2
+        print(f"bt bench: error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    p.error = one_line_error
     p.add_argument("--quick", action="store_true", help="small sizes (seconds in all; for CI)")
     p.add_argument("--runners", type=_list(RUNNERS, "runner"), default=list(DEFAULT_RUNNERS),
                    metavar="R,...", help=f"runners (default {','.join(DEFAULT_RUNNERS)}; "
