@@ -68,6 +68,7 @@ setup(
     install_requires=["numpy>=1.24", "capstone>=5.0,<6"],
     extras_require={
         "test": ["pytest", "ziglang==0.17.1", "pytest-benchmark", "unicorn>=2.0", "keystone-engine", "hypothesis"],
+        "bench": ["ziglang==0.17.1", "unicorn>=2.0", "matplotlib", "pytest-benchmark"],
     },
     entry_points={"console_scripts": ["bt = bt.cli:main"]},
     ext_modules=cythonize(

@@ -244,6 +244,13 @@ def main(argv=None):
     s.add_argument("--length", type=_int, default=0, help="bytes to read (0: all)")
     s.add_argument("--count", type=_int, default=0, help="instructions (0: all)")
     s.set_defaults(fn=cmd_disasm)
+    b = sub.add_parser("bench", help="benchmark bt against Unicorn, QEMU and native "
+                       "(needs the source tree)", description="Run the workloads of "
+                       "bench/workloads under bt, Unicorn, QEMU and natively; print a table, "
+                       "write JSON and a PNG chart.  See bench/README.md.")
+    from bt import bench as _bench
+    _bench.add_arguments(b)
+    b.set_defaults(fn=_bench.cmd_bench)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

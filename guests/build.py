@@ -63,6 +63,27 @@ def _cc(args, out):
     return out
 
 
+def compile_object(src, out, native=False, extra=()):
+    """Compile one C or assembly source (absolute, or relative to guests/) to an object
+    file: for the freestanding i386 target, or with ``native`` for i386 Linux (musl).
+    bench/ compiles each workload once this way and links the object three ways."""
+    target = NATIVE_FLAGS[:2] if native else ["-target", "x86-freestanding-none", "-ffreestanding"]
+    return _cc(["-c"] + target + CFLAGS + list(extra) + [src], out)
+
+
+def link_kernel(objs, out, extra=(), script=None):
+    """Link objects into a Multiboot kernel (rt/kernel.ld, or another linker ``script``)."""
+    flags = list(KERNEL_FLAGS)
+    if script is not None:
+        flags[flags.index("-T") + 1] = script
+    return _cc(flags + list(objs) + list(extra), out)
+
+
+def link_native(objs, out, extra=()):
+    """Link objects into a static i386 Linux executable."""
+    return _cc(NATIVE_FLAGS + list(objs) + list(extra), out)
+
+
 def build_kernel(name, outdir):
     """Build guest ``name`` as a Multiboot kernel: ``outdir/<name>.elf``."""
     return _cc(KERNEL_FLAGS + CFLAGS + KERNEL_RT + RT + GUESTS[name],
