@@ -40,6 +40,8 @@ cdef enum Handler:
     H_RET
     H_SHIFT_RI       # ROL ROR SHL SHR SAR r32, imm8 (count != 0 after masking)
     H_ADC_RX         # ADC/SBB r32, r32/imm
+    H_IMUL_RX        # IMUL r32, r/m32 [, imm]
+    H_ALU_MX         # ADD OR ADC SBB AND SUB XOR CMP [m32], r32/imm
 
 
 cdef inline u32 flags_add32(u32 a, u32 b, u32 r) noexcept nogil:
@@ -117,7 +119,11 @@ cdef void select_handler(CtxC* c, UopC* u) noexcept nogil:
         u.h = H_PUSH_R
     elif op == OP_POP and k0 == OK_REG and d.ops[0].reg != 4:
         u.h = H_POP_R
-    if u.h != H_GENERIC or s0 != 4 or d.nops > 2:
+    if u.h != H_GENERIC or s0 != 4:
+        return
+    if d.nops > 2:
+        if op == OP_IMUL and k0 == OK_REG and (k1 == OK_REG or k1 == OK_MEM):
+            u.h = H_IMUL_RX
         return
     if op == OP_MOV:
         if k0 == OK_REG and k1 == OK_REG:
@@ -158,11 +164,16 @@ cdef void select_handler(CtxC* c, UopC* u) noexcept nogil:
             u.h = H_SHIFT_RI
     elif k0 == OK_REG and k1 == OK_MEM and op >= OP_ADD and op <= OP_CMP:
         u.h = H_ALU_RM
+    elif op == OP_IMUL and k0 == OK_REG and (k1 == OK_REG or k1 == OK_MEM):
+        u.h = H_IMUL_RX
+    elif k0 == OK_MEM and (k1 == OK_REG or k1 == OK_IMM) and op >= OP_ADD and op <= OP_CMP:
+        u.h = H_ALU_MX
 
 
 cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
     cdef u32* R = c.cpu.regs
-    cdef u32 a, b, r, t
+    cdef u32 a, b, r, t, f
+    cdef i64 p
     cdef int st
     cdef int h = u.h
     if h == H_GENERIC:
@@ -219,6 +230,33 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         R[u.d.ops[0].reg] = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
     elif h == H_SHIFT_RI:
         shift32_imm(c, u.d.op, &R[u.d.ops[0].reg], u.d.ops[1].imm & 31)
+    elif h == H_IMUL_RX:
+        # as the generic IMUL: CF = OF = the product does not fit; SF ZF PF of the
+        # low half; AF cleared
+        if u.d.ops[1].kind == OK_REG:
+            a = R[u.d.ops[1].reg]
+        else:
+            st = rd(c, u.d.seg, calc_ea(c, &u.d), 4, &a)
+            if st:
+                return st
+        b = u.d.ops[2].imm if u.d.nops == 3 else R[u.d.ops[0].reg]
+        p = <i64><i32>a * <i64><i32>b
+        r = <u32>p
+        set_flags(c, (F_CF | F_OF if p != <i64><i32>r else 0) | flags_logic32(r))
+        R[u.d.ops[0].reg] = r
+    elif h == H_ALU_MX:
+        t = calc_ea(c, &u.d)
+        st = rd(c, u.d.seg, t, 4, &a)
+        if st:
+            return st
+        b = R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+        f = c.cpu.eflags
+        r = alu(c, u.d.op, a, b, 4)
+        if u.d.op != OP_CMP:
+            st = wr(c, u.d.seg, t, 4, r)
+            if st:
+                c.cpu.eflags = f
+                return st
     elif h == H_INC_R or h == H_DEC_R:
         a = R[u.d.ops[0].reg]
         if h == H_INC_R:
