@@ -63,6 +63,7 @@ ctypedef struct JcEntryC:
     u32 lin
     u32 mode
     BlockC* b
+    u64 epoch         # valid only while equal to CtxC.jc_epoch
 
 ctypedef struct CtxC:
     CpuStateC cpu
@@ -78,6 +79,7 @@ ctypedef struct CtxC:
     # translated-block cache
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
     JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
+    u64 jc_epoch          # bumped by every invalidation: drops the whole jump cache in O(1)
     BlockC** page_blocks  # per 4 KiB physical page: its blocks (for invalidation)
     u8* code_map          # per page: 1 while it holds translated code (the store check)
     BlockC* all_blocks
@@ -166,7 +168,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         else:
             mode = mode_bits(c)
             e = &c.jc[lin & ((1 << JC_BITS) - 1)]
-            if e.b != NULL and e.lin == lin and e.mode == mode:
+            if e.epoch == c.jc_epoch and e.lin == lin and e.mode == mode and e.b != NULL:
                 b = e.b
                 c.jc_hits += 1
             else:
@@ -190,6 +192,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                     e.lin = lin
                     e.mode = mode
                     e.b = b
+                    e.epoch = c.jc_epoch
             if prev != NULL and st == 0 and b != c.scratch and (lin >> 12) == (prev_lin >> 12) \
                     and b.mode == prev.mode:
                 # never across a page: the next page may map elsewhere (or hold other code)
@@ -320,6 +323,7 @@ cdef class Core:
             raise MemoryError()
         c.decoder = decoder_new()
         c.owner = <void*>self
+        c.jc_epoch = 1            # calloc'ed entries (epoch 0) start invalid
         c.max_blocks = max_blocks
         self.strategy = strategy
 

@@ -71,7 +71,7 @@ cdef void invalidate_page(CtxC* c, u32 page) noexcept nogil:
         block_unlink(c, b)
         c.invalidations += 1
         b = nx
-    memset(c.jc, 0, sizeof(JcEntryC) << JC_BITS)
+    c.jc_epoch += 1       # no jump-cache entry may name a dropped block
     c.smc = 1
 
 
@@ -88,7 +88,7 @@ cdef void flush_all(CtxC* c) noexcept nogil:
     memset(c.htab, 0, sizeof(BlockC*) << HT_BITS)
     memset(c.page_blocks, 0, sizeof(BlockC*) * c.npages)
     memset(c.code_map, 0, c.npages)
-    memset(c.jc, 0, sizeof(JcEntryC) << JC_BITS)
+    c.jc_epoch += 1
     c.flushes += 1
 
 
