@@ -68,10 +68,10 @@ cdef int read_desc(CtxC* c, u32 sel, u32* lo, u32* hi, u32* addr) noexcept nogil
     if (sel | 7) > limit:
         return raise_exc(c, 13, sel & 0xFFFC, 1)
     addr[0] = base + (sel & 0xFFF8)
-    st = lrd(c, addr[0], 4, lo)
+    st = lrd_sys(c, addr[0], 4, lo)
     if st:
         return st
-    return lrd(c, addr[0] + 4, 4, hi)
+    return lrd_sys(c, addr[0] + 4, 4, hi)
 
 
 cdef int load_seg(CtxC* c, int s, u32 sel) noexcept nogil:
@@ -118,7 +118,7 @@ cdef int load_seg(CtxC* c, int s, u32 sel) noexcept nogil:
             return raise_exc(c, 11, err, 1)
     if not (typ & 1):
         hi |= 0x100                  # set the accessed bit, as the CPU does
-        lwr(c, addr + 4, 4, hi)
+        lwr_sys(c, addr + 4, 4, hi)
     seg_from_desc(sg, sel, lo, hi)
     return 0
 
@@ -162,7 +162,7 @@ cdef int load_cs(CtxC* c, u32 sel, u32 eip) noexcept nogil:
     if eip > c.tmpseg.limit:
         return gp0(c)
     if not (typ & 1):
-        lwr(c, addr + 4, 4, hi | 0x100)
+        lwr_sys(c, addr + 4, 4, hi | 0x100)
         c.tmpseg.attr |= 1
     c.cpu.seg[S_CS] = c.tmpseg
     c.cpu.eip = eip

@@ -135,6 +135,18 @@ cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
     return 0
 
 
+cdef inline int lrd_sys(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
+    """An implicit supervisor read (GDT/LDT/IDT/TSS): with paging on it is
+    checked as a CPL 0 access whatever the CPL (SDM vol. 3 4.6.1)."""
+    return lrd(c, lin, size, v)
+
+
+cdef inline int lwr_sys(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
+    """An implicit supervisor write (descriptor accessed bits, TSS busy bit,
+    task state): checked as CPL 0 like lrd_sys."""
+    return lwr(c, lin, size, v)
+
+
 cdef inline int lprobe_w(CtxC* c, u32 lin, u32 size) noexcept nogil:
     """Check that a write of size bytes would succeed, without writing."""
     if not lin_ok(c, lin, size) and not c.mmio_enabled:
