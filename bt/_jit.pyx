@@ -29,6 +29,7 @@ cdef enum:
     MAX_BLOCK_INSNS = 64
     NO_EXIT = 0xFFFFFFFFU
     HT_BITS = 16
+    POST_RING = 4096
     JC_BITS = 12
 
 # Why the loop returned (mirrored by bt.machine.ExitKind)
@@ -110,6 +111,17 @@ ctypedef struct CtxC:
     int exc_has_err
     SegC tmpseg
     SegC tmpseg2
+    # port I/O: the access that left the loop (EXIT_IO), and the C devices
+    u32 io_port
+    int io_size
+    int io_write
+    int io_string
+    int io_len
+    u8* port_map          # 65536 entries: PORT_PY or a C device
+    u64 io_fast           # IN/OUT completed in C
+    u64 post_count        # the C POST port (0x80): codes written, the last, a ring
+    u32 post_last
+    u8 post_ring[POST_RING]
     u32 cpuid[16][4]      # leaves 0..7 and 0x80000000U..7
     # counters
     u64 insns
@@ -135,6 +147,7 @@ include "semantics.pxi"
 include "hv.pxi"
 include "idt.pxi"
 include "protect.pxi"
+include "ioports.pxi"
 include "dispatch.pxi"
 include "fastpath.pxi"
 include "translator.pxi"
@@ -367,8 +380,10 @@ cdef class Core:
         # one spare slot so that lwr's page check of the last byte stays in bounds
         c.page_blocks = <BlockC**>calloc(c.npages + 1, sizeof(BlockC*))
         c.code_map = <u8*>calloc(c.npages + 1, 1)
+        c.port_map = <u8*>calloc(65536, 1)
         c.scratch = <BlockC*>malloc(sizeof(BlockC) + MAX_BLOCK_INSNS * sizeof(UopC))
-        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or c.scratch == NULL:
+        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or \
+                c.scratch == NULL or c.port_map == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
         c.owner = <void*>self
@@ -384,6 +399,7 @@ cdef class Core:
             free(self.c.jc)
             free(self.c.page_blocks)
             free(self.c.code_map)
+            free(self.c.port_map)
             free(self.c.scratch)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)
@@ -443,6 +459,41 @@ cdef class Core:
         self.c.exc_count[vector] += 1
         return take_event(self.c, vector, 0 if error_code is None else error_code,
                           error_code is not None, EV_EXT)
+
+    def io_info(self):
+        """The port access that ended the run with EXIT_IO:
+        (port, size, is_write, is_string, insn_len)."""
+        c = self.c
+        return (c.io_port, c.io_size, c.io_write, c.io_string, c.io_len)
+
+    def map_port_c(self, unsigned int port, str device):
+        """Route port to a device written in C (\"post\") or back to Python (\"python\")."""
+        if port > 0xFFFF:
+            raise ValueError(f"port {port:#x} is not in 0..0xFFFF")
+        if device == "post":
+            self.c.port_map[port] = PORT_POST
+        elif device == "python":
+            self.c.port_map[port] = PORT_PY
+        else:
+            raise ValueError(f"no C device {device!r} (choose from: post, python)")
+
+    def post_codes(self):
+        """The C POST port: (codes written, the last up to POST_RING of them in order)."""
+        c = self.c
+        n = min(c.post_count, POST_RING)
+        first = c.post_count - n
+        return c.post_count, bytes([c.post_ring[(first + i) & (POST_RING - 1)] for i in range(n)])
+
+    def post_set(self, unsigned long long count, bytes codes):
+        """Restore the C POST port: count codes written, the last ones being codes."""
+        c = self.c
+        cdef u64 i, n = len(codes)
+        if count < n:
+            count = n
+        for i in range(n):
+            c.post_ring[(count - n + i) & (POST_RING - 1)] = codes[i]
+        c.post_count = count
+        c.post_last = codes[n - 1] if n else 0xFF
 
     property irq_line:
         """The INTR input: while 1, the loop leaves with EXIT_IRQ at the first
@@ -667,6 +718,7 @@ cdef class Core:
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,
             "mmio_accesses": c.mmio_accesses,
+            "io_fast": c.io_fast,
             "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}

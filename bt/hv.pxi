@@ -262,21 +262,21 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
         c.cpu.regs[2] = <u32>(v >> 32)
         return 0
     if op == OP_IN or op == OP_OUT or op == OP_INS or op == OP_OUTS:
+        if op == OP_IN:
+            a = u.d.ops[1].imm if u.d.ops[1].kind == OK_IMM else c.cpu.regs[2]
+            n = u.d.ops[0].size
+        elif op == OP_OUT:
+            a = u.d.ops[0].imm if u.d.ops[0].kind == OK_IMM else c.cpu.regs[2]
+            n = u.d.ops[1].size
+        else:
+            a = c.cpu.regs[2]
+            n = u.d.ops[0].size
+        a &= 0xFFFF
         if not io_allowed(c):
-            if op == OP_IN:
-                a = u.d.ops[1].imm if u.d.ops[1].kind == OK_IMM else c.cpu.regs[2] & 0xFFFF
-                n = u.d.ops[0].size
-            elif op == OP_OUT:
-                a = u.d.ops[0].imm if u.d.ops[0].kind == OK_IMM else c.cpu.regs[2] & 0xFFFF
-                n = u.d.ops[1].size
-            else:
-                a = c.cpu.regs[2] & 0xFFFF
-                n = u.d.ops[0].size
-            st = io_check(c, a & 0xFFFF, n)
+            st = io_check(c, a, n)
             if st:
                 return st
-        c.exit_kind = EXIT_IO
-        return ST_STOP_BEFORE
+        return port_io(c, u, op, a, n)
     if op == OP_INT or op == OP_INT3 or op == OP_INTO:
         if op == OP_INTO and not (c.cpu.eflags & F_OF):
             return 0

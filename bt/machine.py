@@ -317,7 +317,7 @@ class Machine:
         self.uart = self.add_device(Uart16550(out=serial, input_data=serial_input,
                                               stdin=serial_stdin))
         self.exit_port = self.add_device(ExitPort(self))
-        self.post = self.add_device(PostPort())
+        self.post = self.add_device(PostPort(core=self.core))
         self.debugcon = self.add_device(DebugConsole(out=debugcon if debugcon is not None
                                                      else serial))
 
@@ -531,34 +531,24 @@ class Machine:
         """Finish an IN/OUT/INS/OUTS that the loop handed to Python."""
         core = self.core
         self.io_exits += 1
-        cur = core.current_insn()
+        port, size, write, string, length = core.io_info()
         try:
-            self._do_io(cur)
+            if string:
+                cur = core.current_insn()
+                self._string_io("OUTS" if write else "INS", cur, port)
+            elif write:
+                self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
+            else:
+                val = self.ports.read(port, size)
+                mask = (1 << (8 * size)) - 1
+                core.set_reg(0, (core.get_reg(0) & ~mask & 0xFFFFFFFF) | (val & mask))
         except Exception as e:
-            e.add_note(f"bt: raised by a device during the guest's {OP_NAMES[cur['op']]} at "
-                       f"eip={core.eip:#x}")
+            e.add_note(f"bt: raised by a device during the guest's "
+                       f"{'OUT' if write else 'IN'}{'S' if string else ''} to port {port:#x} "
+                       f"at eip={core.eip:#x}")
             raise
-        core.eip = (core.eip + cur["len"]) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
+        core.eip = (core.eip + length) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
         core.insns = core.insns + 1
-
-    def _do_io(self, cur):
-        core = self.core
-        op = OP_NAMES[cur["op"]]
-        ops = cur["ops"]
-        dx = core.get_reg(2) & 0xFFFF
-        if op == "IN":
-            size = ops[0][1]
-            port = ops[1][3] if ops[1][0] == 3 else dx
-            val = self.ports.read(port, size)
-            r = core.get_reg(0)
-            mask = (1 << (8 * size)) - 1
-            core.set_reg(0, (r & ~mask & 0xFFFFFFFF) | (val & mask))
-        elif op == "OUT":
-            size = ops[1][1]
-            port = ops[0][3] if ops[0][0] == 3 else dx
-            self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
-        else:
-            self._string_io(op, cur, dx)
 
     def _string_io(self, op, cur, port):
         # INS/OUTS (with REP): rare, so done here.  Segment limits are not
@@ -593,7 +583,7 @@ class Machine:
         d["callouts"] = {OP_NAMES.get(k, str(k)).lower(): v for k, v in d["callouts"].items()}
         d["exceptions"] = {EXCEPTION_NAMES.get(k, str(k)): v for k, v in d["exceptions"].items()}
         d["io_exits"] = self.io_exits
-        d["post_codes"] = len(self.post.codes)
+        d["post_codes"] = self.post.count
         d["unmapped_port_reads"] = dict(self.ports.unmapped_reads)
         d["unmapped_port_writes"] = dict(self.ports.unmapped_writes)
         d["run_ns"] = self.run_ns
