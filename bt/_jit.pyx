@@ -79,7 +79,8 @@ ctypedef struct CtxC:
     int mmio_enabled      # some MMIO window exists: accesses outside RAM ask Python
     int strategy
     int running           # inside run_loop: blocks may be in use, keep the graveyard
-    int stop_request      # set from another thread to end the run at a block boundary
+    int stop_request      # set from another thread to end the run at a block boundary (2: a hook raised)
+    int hook_mask         # HOOK_* bits: which research hooks are set
     int irq_line          # the PIC's INTR output: taken at a block boundary when IF=1
     u32 intercept         # exception vectors 0-31 that end the run instead of being delivered
     int intercept_int     # INT n with n >= 32 ends the run too
@@ -148,6 +149,7 @@ include "hv.pxi"
 include "idt.pxi"
 include "protect.pxi"
 include "ioports.pxi"
+include "hooks.pxi"
 include "dispatch.pxi"
 include "fastpath.pxi"
 include "translator.pxi"
@@ -184,8 +186,9 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             prev = NULL
             nb = NULL
         if c.stop_request:
+            r = EXIT_ERROR if c.stop_request == 2 else EXIT_STOP
             c.stop_request = 0
-            return EXIT_STOP
+            return r
         if c.irq_line and (c.cpu.eflags & F_IF) and not c.cpu.shadow:
             return EXIT_IRQ
         if left == 0:
@@ -225,6 +228,9 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                             b = block_install(c, c.scratch, mode)
                             if b == NULL:
                                 b = c.scratch
+                        if c.hook_mask & HOOK_BLOCK:
+                            if hook_py(c, HOOK_BLOCK, eip, c.scratch.pa, 0, c.scratch):
+                                continue
                 if st == 0 and b != c.scratch:
                     e.lin = lin
                     e.mode = mode
@@ -361,6 +367,7 @@ cdef class Core:
     cdef object ram_array         # keeps the numpy buffer alive
     cdef public object mmio_handler   # callable(addr, size, write, value) -> int | None
     cdef public object _pending_error
+    cdef public object _hook       # callable(kind, args): Machine's hook dispatcher
 
     def __cinit__(self, cnp.ndarray ram not None, str strategy="block", int max_blocks=65536):
         if ram.dtype != np.uint8 or ram.ndim != 1 or not ram.flags["C_CONTIGUOUS"]:
@@ -523,6 +530,12 @@ cdef class Core:
         """The virtual clock in instructions: retired instructions plus idle time."""
         def __get__(self):
             return self.c.insns + self.c.idle
+
+    property hook_mask:
+        def __get__(self):
+            return self.c.hook_mask
+        def __set__(self, int v):
+            self.c.hook_mask = v
 
     def take_error(self):
         e = self._pending_error

@@ -215,6 +215,11 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
     cdef u32 a, b, t, lo, hi, sel, off
     cdef u64 v
     c.callouts[op] += 1
+    if c.hook_mask & HOOK_CALLOUT:
+        if hook_py(c, HOOK_CALLOUT, op, (c.beip + u.eoff) & c.ipmask, 0, NULL):
+            c.exit_kind = EXIT_ERROR
+            c.stop_request = 0
+            return ST_STOP_BEFORE
     if op == OP_HLT:
         if c.cpu.cpl != 0:
             return gp0(c)

@@ -242,6 +242,11 @@ cdef int take_event(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept n
     cdef int st, nv, first = vec, fhas = has_err
     cdef u32 ferr = err
     while True:
+        if c.hook_mask & HOOK_EXCEPTION and vec < 32 and kind != EV_SOFT:
+            if hook_py(c, HOOK_EXCEPTION, vec, c.cpu.eip, err if has_err else 0xFFFFFFFFU, NULL):
+                c.stop_request = 0
+                c.exit_kind = EXIT_ERROR
+                return EXIT_ERROR
         if intercepted(c, vec, kind == EV_SOFT):
             c.exc_vec = vec
             c.exc_err = err

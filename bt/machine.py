@@ -71,6 +71,42 @@ class Exit:
         return self.message or f"{self.kind.name} at eip={self.eip:#x}"
 
 
+@dataclass
+class BlockEvent:
+    """A translated block (hook "block"): guest EIP, physical address (None when
+    the block is not cached: an instruction that spans two pages), instruction
+    count and micro-ops as (eip, op name, length)."""
+    eip: int
+    pa: int | None
+    insns: int
+    uops: list
+
+
+@dataclass
+class CalloutEvent:
+    """A privileged or sensitive instruction reaching the hypervisor (hook "callout")."""
+    op: str
+    eip: int
+
+
+@dataclass
+class ExceptionEvent:
+    """An exception about to be delivered to the guest, or intercepted (hook "exception")."""
+    vector: int
+    eip: int
+    error_code: int | None
+
+
+@dataclass
+class InterruptEvent:
+    """An external interrupt acknowledged from the PIC (hook "interrupt")."""
+    irq: int | None
+    vector: int
+
+
+HOOK_KINDS = {"block": 1, "callout": 2, "exception": 4, "interrupt": 0}
+
+
 class BtError(Exception):
     """A clear, user-facing error (bad option, bad image, bad address)."""
 
@@ -310,6 +346,10 @@ class Machine:
         for leaf, regs in model.items():
             self.core.set_cpuid(leaf, *regs)
         self.core.intercept = _intercept_mask(intercept)
+        self._hooks = {k: [] for k in HOOK_KINDS}
+        self._hook_ids = {}
+        self._next_hook = 1
+        self.core._hook = self._dispatch_hook
         self.clock = None           # a bt.clock.VirtualClock once timers exist
         self.pic = None             # the interrupt controller: .ack() -> vector
         self.triple_faults = 0
@@ -320,6 +360,56 @@ class Machine:
         self.post = self.add_device(PostPort(core=self.core))
         self.debugcon = self.add_device(DebugConsole(out=debugcon if debugcon is not None
                                                      else serial))
+
+    # ------------------------------------------------------------------ hooks
+    def hook_add(self, kind, fn):
+        """Call fn(event) on every event of kind: "block" (a block translated:
+        BlockEvent), "callout" (CalloutEvent), "exception" (ExceptionEvent) or
+        "interrupt" (InterruptEvent).  Returns a handle for hook_del().
+
+        Hooks take effect at once, also for code translated before (adding a
+        "block" hook drops the translation cache so that every block is seen).
+        An exception raised by fn stops the run and is re-raised from run().
+        With no hook set, the engine pays nothing on its hot path.
+        """
+        if kind not in HOOK_KINDS:
+            raise BtError(f"unknown hook kind {kind!r} (choose from: {', '.join(HOOK_KINDS)})")
+        if not callable(fn):
+            raise BtError(f"hook for {kind!r} is not callable: {fn!r}")
+        h = self._next_hook
+        self._next_hook += 1
+        self._hooks[kind].append((h, fn))
+        self._hook_ids[h] = kind
+        if kind == "block":
+            self.core.flush()
+        self._update_hook_mask()
+        return h
+
+    def hook_del(self, handle):
+        """Remove a hook added by hook_add()."""
+        kind = self._hook_ids.pop(handle, None)
+        if kind is None:
+            raise BtError(f"no hook with handle {handle!r}")
+        self._hooks[kind] = [(h, f) for h, f in self._hooks[kind] if h != handle]
+        self._update_hook_mask()
+
+    def _update_hook_mask(self):
+        self.core.hook_mask = sum(bit for k, bit in HOOK_KINDS.items() if self._hooks[k])
+
+    def _dispatch_hook(self, kind, args):
+        if kind == 1:
+            eip, pa, n, uops = args
+            ev = BlockEvent(eip, None if pa == 0xFFFFFFFF else pa, n,
+                            [(e, OP_NAMES.get(op, str(op)), ln) for e, op, ln in uops])
+            hooks = self._hooks["block"]
+        elif kind == 2:
+            ev = CalloutEvent(OP_NAMES.get(args[0], str(args[0])).lower(), args[1])
+            hooks = self._hooks["callout"]
+        else:
+            ev = ExceptionEvent(*args)
+            hooks = self._hooks["exception"]
+        for _, fn in list(hooks):
+            fn(ev)
 
     def add_device(self, dev):
         """Attach a device (see bt.devices.Device): its ports and MMIO windows are routed."""
@@ -435,8 +525,8 @@ class Machine:
                     kind = ExitKind.MAX_INSNS
                 if kind == ExitKind.ERROR:
                     err = self.core.take_error()
-                    err.add_note(f"bt: raised by a device during the guest instruction at "
-                                 f"eip={self.core.eip:#x}")
+                    err.add_note(f"bt: raised by a device or a hook during the guest instruction "
+                                 f"at eip={self.core.eip:#x}")
                     raise err
                 if kind == ExitKind.STOP and self._guest_exit is not None:
                     status, self._guest_exit = self._guest_exit, None
@@ -454,6 +544,10 @@ class Machine:
             self.core.irq_line = 0
             return None
         vec = self.pic.ack()
+        if self._hooks["interrupt"]:
+            ev = InterruptEvent(getattr(self.pic, "last_irq", None), vec)
+            for _, fn in list(self._hooks["interrupt"]):
+                fn(ev)
         r = self.core.deliver_irq(vec)
         return ExitKind(r) if r else None
 
