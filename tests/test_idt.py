@@ -291,6 +291,52 @@ def test_gate_to_non_code_or_more_privileged_code(strategy):
     assert s.halted_in(13) and s.stack(2) == [DS3 & ~3, a[0]]
 
 
+def test_gate_to_more_privileged_target_and_ext_bit(strategy):
+    # vol. 2 INT n: "IF new code-segment DPL > CPL THEN #GP(error_code(new
+    # code-segment selector,0,EXT))": INT n from ring 0 to a DPL-3 code segment
+    s = Sys(strategy)
+    s.set_idt(0x80, CS3, handler(0x80), 0xE, dpl=3)
+    a = s.ring0(["int 0x80"])
+    s.run()
+    assert s.halted_in(13) and s.stack(2) == [CS3 & ~3, a[0]]
+    # the same check for an exception (#UD): EXT=1 (6.13)
+    s = Sys(strategy)
+    s.set_idt(6, DS0, handler(6), 0xE)
+    a = s.ring0(["ud2"])
+    s.run()
+    assert s.halted_in(13) and s.stack(2) == [DS0 | 1, a[0]]
+
+
+def test_16bit_gate_from_ring3(strategy):
+    # 6.12.1 with a 16-bit gate and a privilege change: SS, SP, FLAGS, CS, IP
+    # pushed as words on SS0:ESP0
+    s = Sys(strategy)
+    s.set_idt(0x80, CS0, handler(0x80), 0x6, dpl=3)
+    a, _ = s.ring3(["int 0x80", "nop"])
+    s.run()
+    assert s.halted_in(0x80) and s.m.cpu.cpl == 0
+    assert s.m.cpu.esp == ESP0 - 10
+    assert s.stack(5, 2) == [lo16(a[1]), CS3, 0x202, lo16(STACK3), DS3]
+
+
+def test_new_stack_without_room_is_ss(strategy):
+    # vol. 2 INT n (INTER-PRIVILEGE-LEVEL-INTERRUPT, 32-bit gate): "IF new stack
+    # does not have room for 24 bytes (error code pushed) or 20 bytes (no error
+    # code) THEN #SS(error_code(NewSS,0,EXT))"; INT n: EXT=0, a fault of the INT.
+    # The #SS goes to a conforming ring-0 segment (no stack switch, 5.8.2.3)
+    # that reports the error code through the exit port.
+    from sysguest import CONF0, TSS32
+    s = Sys(strategy)
+    s.set_idt(0x80, CS0, handler(0x80), 0xE, dpl=3)
+    s.set_idt(12, CONF0, handler(12), 0xE)
+    s.code(handler(12), ["pop eax", "out 0xf4, al"])
+    s.m.mem.write(TSS32 + 4, struct.pack("<IH", 0x10, SMALL0))    # ESP0 = 0x10, limit 0xFFF
+    a, _ = s.ring3(["int 0x80"])
+    ex = s.run()
+    assert ex.kind == ExitKind.GUEST_EXIT and ex.status == (SMALL0 << 1) | 1
+    assert s.m.cpu.cpl == 3 and s.stack(2) == [a[0], CS3]
+
+
 def test_16bit_tss_stack_for_32bit_gate(strategy):
     # 7.7 figure 7-11: a 16-bit TSS holds SP0 at offset 2 and SS0 at 4; the 32-bit
     # gate still pushes doublewords (6.12.1), on SS0:SP0
@@ -508,6 +554,18 @@ def test_irq_after_sti_and_one_instruction(strategy):
     assert eip == a[6] and fl & IF and not s.m.cpu.eflags & IF
     assert s.m.cpu.eax == 1 and s.m.cpu.ebx == 0
     assert s.m.stats["vectors_delivered"] == {0x30: 1}
+
+
+def test_irq_right_after_popf_sets_if(strategy):
+    # only STI (vol. 2 STI) and MOV SS/POP SS (vol. 3 6.8.3) delay recognition;
+    # after a POPF that sets IF the interrupt is taken at the next boundary
+    s = Sys(strategy)
+    s.m.pic = pic = FakePic(s.m, 0x30)
+    a = s.ring0(["mov eax, 0", "push 0x202", "popfd", "inc eax", "inc ebx", "hlt"])
+    s.m.core.irq_line = 1
+    s.run()
+    assert s.halted_in(0x30) and pic.acks == 1
+    assert s.stack(1) == [a[3]] and s.m.cpu.eax == 0
 
 
 def test_irq_not_taken_with_if_clear_hlt_ends_run(strategy):
