@@ -337,6 +337,63 @@ def test_new_stack_without_room_is_ss(strategy):
     assert s.m.cpu.cpl == 3 and s.stack(2) == [a[0], CS3]
 
 
+def test_gate_descriptor_checks(strategy):
+    from sysguest import CS16, seg_desc
+    # vol. 2 INT n: "IF descriptor type is not interrupt, trap or task gate THEN
+    # #GP(error_code(vector_number,1,EXT))"
+    s = Sys(strategy)
+    s.m.mem.write(IDT + 8 * 0x80, struct.pack("<II", *seg_desc(0, 0xFFFFF, 0xB, dpl=3)))
+    a = s.ring0(["int 0x80"])
+    s.run()
+    assert s.halted_in(13) and s.stack(2) == [0x80 * 8 + 2, a[0]]
+    # "IF new code segment is not present THEN #NP(error_code(segment selector,0,EXT))"
+    s = Sys(strategy)
+    s.set_gdt(0x90, seg_desc(0, 0xFFFFFFFF, 0xB, p=0))
+    s.set_idt(0x80, 0x90, handler(0x80), 0xE)
+    a = s.ring0(["int 0x80"])
+    s.run()
+    assert s.halted_in(11) and s.stack(2) == [0x90, a[0]]
+    s = Sys(strategy)                                 # an exception: EXT=1
+    s.set_gdt(0x90, seg_desc(0, 0xFFFFFFFF, 0xB, p=0))
+    s.set_idt(6, 0x90, handler(6), 0xE)
+    a = s.ring0(["ud2"])
+    s.run()
+    assert s.halted_in(11) and s.stack(2) == [0x91, a[0]]
+    # "IF instruction pointer from the gate is not within the code segment
+    # limits THEN #GP(EXT)": the 64 KiB CS16 and an offset above it
+    s = Sys(strategy)
+    s.set_idt(0x80, CS16, 0x12345, 0xE)
+    s.set_idt(6, CS16, 0x12345, 0xE)
+    a = s.ring0(["int 0x80"])
+    s.run()
+    assert s.halted_in(13) and s.stack(2) == [0, a[0]]
+    s = Sys(strategy)
+    s.set_idt(6, CS16, 0x12345, 0xE)
+    a = s.ring0(["ud2"])
+    s.run()
+    assert s.halted_in(13) and s.stack(2) == [1, a[0]]
+
+
+def test_ring1_handler_uses_ss1_esp1(strategy):
+    # 7.2.1 figure 7-2 (32-bit TSS: ESP1 at 0xC, SS1 at 0x10) and 7.7 figure
+    # 7-11 (16-bit TSS: SP1 at 6, SS1 at 8); 6.12.1: the new stack is the one
+    # for the handler's DPL.  The handler (ring 1) cannot HLT: the run stops
+    # by instruction count right after the INT.
+    from sysguest import TSS16, TSS32, seg_desc
+    for tss, off, fmt in ((0x28, TSS32 + 0xC, "<IH"), (TSS16_SEL, TSS16 + 6, "<HH")):
+        s = Sys(strategy)
+        s.set_gdt(0x98, seg_desc(0, 0xFFFFFFFF, 0xB, dpl=1))
+        s.set_gdt(0xA0, seg_desc(0, 0xFFFFFFFF, 0x3, dpl=1))
+        s.m.mem.write(off, struct.pack(fmt, 0x5F00, 0xA1))
+        s.set_idt(0x80, 0x98, handler(0x80), 0xE, dpl=3)
+        a, n = s.ring3(["int 0x80"], tss=tss)
+        s.run(max_insns=n + 1)
+        c = s.m.cpu
+        assert (c.cpl, c.cs, c.ss, c.esp, c.eip) == (1, 0x99, 0xA1, 0x5F00 - 20, handler(0x80)), tss
+        eip, cs, fl, esp, ss = s.stack(5)
+        assert (eip, lo16(cs), esp, lo16(ss)) == (a[0] + 2, CS3, STACK3, DS3)
+
+
 def test_16bit_tss_stack_for_32bit_gate(strategy):
     # 7.7 figure 7-11: a 16-bit TSS holds SP0 at offset 2 and SS0 at 4; the 32-bit
     # gate still pushes doublewords (6.12.1), on SS0:SP0
@@ -566,6 +623,18 @@ def test_irq_right_after_popf_sets_if(strategy):
     s.run()
     assert s.halted_in(0x30) and pic.acks == 1
     assert s.stack(1) == [a[3]] and s.m.cpu.eax == 0
+
+
+def test_pending_irq_wakes_hlt(strategy):
+    # vol. 2 HLT: "An enabled interrupt ... will resume execution"; the saved
+    # EIP is that of the instruction after HLT.  STI's shadow covers the HLT.
+    s = Sys(strategy)
+    s.m.pic = pic = FakePic(s.m, 0x30)
+    a = s.ring0(["sti", "hlt", "inc ebx", "hlt"])
+    s.m.core.irq_line = 1
+    ex = s.run()
+    assert ex.kind == ExitKind.HLT and pic.acks == 1, (ex, s.m.cpu.eip)
+    assert s.halted_in(0x30) and s.stack(1) == [a[2]]
 
 
 def test_irq_not_taken_with_if_clear_hlt_ends_run(strategy):

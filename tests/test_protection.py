@@ -456,6 +456,22 @@ def test_io_bitmap_denies(strategy):
         assert gp_frame(s) == [0, a[-1]], lines
 
 
+def test_string_io_at_ring3_checks_the_bitmap(strategy):
+    # INS/OUTS (vol. 2 INS/OUTS: the same I/O permission check as IN/OUT, one
+    # port per byte of the element): OUTSB/INSB to 0x80 allowed, OUTSW denied
+    s = Sys(strategy)
+    s.m.mem.write(REC, b"\x42\x43")
+    s.ring3(["mov dx, 0x80", f"mov esi, {REC:#x}", "outsb", f"mov edi, {REC + 8:#x}", "insb",
+             "mov al, 3", "out 0xf4, al"])
+    ex = s.run()
+    assert ex.kind == ExitKind.GUEST_EXIT and ex.status == 7, ex
+    assert s.m.post.codes == [0x42] and s.m.mem.read(REC + 8, 1) == b"\x42"
+    s = Sys(strategy)
+    a, _ = s.ring3(["mov dx, 0x80", f"mov esi, {REC:#x}", "outsw"])
+    s.run()
+    assert gp_frame(s) == [0, a[2]]
+
+
 def test_iopl3_skips_the_bitmap(strategy):
     s = Sys(strategy)
     s.ring3(["mov al, 1", "out 0x81, al", "cli", "sti", "mov al, 3", "out 0xf4, al"],
