@@ -394,6 +394,28 @@ def test_ring1_handler_uses_ss1_esp1(strategy):
         assert (eip, lo16(cs), esp, lo16(ss)) == (a[0] + 2, CS3, STACK3, DS3)
 
 
+def test_tss_too_short_for_the_stack_pointer_is_ts(strategy):
+    # vol. 2 INT n (INTER-PRIVILEGE-LEVEL-INTERRUPT, 32-bit TSS): "TSSstackAddress
+    # <- (new code-segment DPL << 3) + 4; IF (TSSstackAddress + 5) > current TSS
+    # limit THEN #TS(error_code(current TSS selector,0,EXT))": for DPL 0 a limit
+    # of 9 is enough, 8 is not.  The #TS handler is a conforming segment that
+    # reports through the exit port (IOPL 3: no bitmap in so short a TSS).
+    from sysguest import CONF0, TSS32, TSS_SEL, seg_desc
+    for limit, status in ((9, None), (8, (TSS_SEL << 1) | 1)):
+        s = Sys(strategy)
+        s.set_gdt(TSS_SEL, seg_desc(TSS32, limit, 0x9, s=0, db=0))
+        s.set_idt(0x80, CS0, handler(0x80), 0xE, dpl=3)
+        s.set_idt(10, CONF0, handler(10), 0xE)
+        s.code(handler(10), ["pop eax", "out 0xf4, al"])
+        a, _ = s.ring3(["int 0x80"], eflags=0x3202)
+        ex = s.run()
+        if status is None:
+            assert ex.kind == ExitKind.HLT and s.halted_in(0x80) and s.m.cpu.esp == ESP0 - 20
+        else:
+            assert ex.kind == ExitKind.GUEST_EXIT and ex.status == status, ex
+            assert s.stack(1) == [a[0]]
+
+
 def test_16bit_tss_stack_for_32bit_gate(strategy):
     # 7.7 figure 7-11: a 16-bit TSS holds SP0 at offset 2 and SS0 at 4; the 32-bit
     # gate still pushes doublewords (6.12.1), on SS0:SP0
@@ -721,6 +743,20 @@ def test_real_mode_de_fault_and_iret(strategy):
     assert ex.kind == ExitKind.HLT and m.cpu.eip == a[4] + 1
     assert m.cpu.eax & 0xFFFF == 7 and m.cpu.esp == 0x7000 and m.cpu.eflags & IF
     assert m.stats["vectors_delivered"] == {0: 1}
+
+
+def test_real_mode_irq_through_ivt(strategy):
+    # an external interrupt in real mode goes through the IVT like INT n (20.1.4)
+    m = real_machine(strategy)
+    m.pic = pic = FakePic(m, 0x08)
+    m.mem.write(8 * 4, struct.pack("<HH", 0x0020, 0x0100))      # 0100:0020
+    m.mem.write(0x1020, b"\xf4")
+    code, a = A(["sti", "nop", "nop", "hlt"], 0x2000, 16)
+    m.mem.write(0x2000, code)
+    m.core.irq_line = 1
+    m.run(max_insns=100)
+    assert pic.acks == 1 and m.cpu.cs == 0x100 and m.cpu.eip == 0x21
+    assert struct.unpack("<3H", m.mem.read(0x7000 - 6, 6)) == (a[2], 0, 0x2 | IF)
 
 
 def test_real_mode_ivt_limit(strategy):

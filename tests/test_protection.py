@@ -74,6 +74,22 @@ def test_iret_outer_ss_rpl_mismatch(strategy):
         assert s.m.cpu.esp == STACK0 - 20 - 16   # nothing popped, then the #GP frame
 
 
+def test_iret_outer_not_present(strategy):
+    # vol. 2 IRET: return code segment not present -> #NP(return code segment
+    # selector); stack segment not present -> #SS(SS selector)
+    from sysguest import seg_desc
+    for vec, sel_cs, sel_ss in ((11, 0xB3, DS3), (12, CS3, 0xAB)):
+        s = Sys(strategy)
+        s.set_gdt(0xA8, seg_desc(0, 0xFFFFFFFF, 0x3, dpl=3, p=0))
+        s.set_gdt(0xB0, seg_desc(0, 0xFFFFFFFF, 0xB, dpl=3, p=0))
+        a = s.ring0([f"push {sel_ss:#x}", f"push {STACK3:#x}", "push 0x202", f"push {sel_cs:#x}",
+                     f"push {CODE3:#x}", "iretd"])
+        s.run()
+        err = (sel_cs if vec == 11 else sel_ss) & ~3
+        assert s.halted_in(vec) and s.stack(2) == [err, a[5]], vec
+        assert s.m.cpu.cpl == 0
+
+
 def test_int80_iret_round_trip_from_ring3(strategy):
     # the handler adds to EAX and IRETs to ring 3: SS:ESP back to the ring-3 stack
     s = Sys(strategy)
@@ -288,6 +304,15 @@ def test_ltr_marks_busy_and_str_reads_it(strategy):
     assert (sel, base, limit) == (TSS_SEL, TSS32, TSS32_LIMIT)
 
 
+def test_ltr_16bit_tss_busy(strategy):
+    # LTR marks a 16-bit TSS busy too: type 1 -> 3 (vol. 3 7.2.2 / table 3-2)
+    from sysguest import TSS16_SEL
+    s = Sys(strategy)
+    s.ring0(["mov ax, 0x38", "ltr ax", "int 0x40"], ltr=False)
+    s.run()
+    assert s.halted_in(0x40) and (s.get_gdt(TSS16_SEL)[1] >> 8) & 0x1F == 3
+
+
 def test_ltr_faults(strategy):
     cases = [(["mov ax, 0x28", "ltr ax", "ltr ax"], 0x28),      # busy
              (["xor eax, eax", "ltr ax"], 0),                    # null
@@ -417,8 +442,11 @@ def test_lar_at_ring0_tss_and_16bit_form(strategy):
     # form loads descriptor dword 2 AND FF00H into the 16-bit register
     s = Sys(strategy)
     s.ring0(["mov eax, 0x28", "lar ebx, eax", "mov ecx, 0xdead0000", b"\x66\x0f\x02\xc8",  # lar cx, ax
-             "lsl edx, eax", "int 0x40"])
+             "lsl edx, eax", "mov eax, 0x13", "mov esi, 0x1234", "lar esi, eax", "pushfd",
+             "pop edi", "int 0x40"])
     s.run()
+    # RPL 3 > DPL 0 at CPL 0: ZF=0, ESI unchanged
+    assert s.m.cpu.esi == 0x1234 and not s.m.cpu.edi & ZF
     assert s.halted_in(0x40)
     hi = s.get_gdt(TSS_SEL)[1]
     assert (hi >> 8) & 0xF == 0xB
