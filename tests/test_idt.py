@@ -482,6 +482,21 @@ def test_memory_fault_mid_block_is_precise_and_resumable(strategy):
     assert s.m.cpu.ebp == 2 and s.m.cpu.ebx == 2 and s.m.cpu.ecx == 3
 
 
+def test_fault_in_a_loop_is_delivered_every_time(strategy):
+    # 50 iterations, each with a #GP the handler skips: every earlier
+    # instruction of the block retired, every later one runs after the IRET
+    s = Sys(strategy)
+    s.code(handler(13), ["add esp, 4", "add dword ptr [esp], 5", "inc ebp", "iretd"])
+    a = s.ring0([f"mov ax, {SMALL0:#x}", "mov ds, ax", "mov ecx, 50", "xor ebp, ebp",
+                 "inc esi", "mov eax, [0x1000]", "add edi, esi", "dec ecx", b"\x75\xf5",   # jnz -11: the INC
+                 "int 0x40"])
+    assert a[6] - a[5] == 5 and a[8] + 2 - 11 == a[4]
+    s.run()
+    assert s.halted_in(0x40)
+    assert (s.m.cpu.ebp, s.m.cpu.esi, s.m.cpu.edi) == (50, 50, 50 * 51 // 2)
+    assert s.m.stats["vectors_delivered"] == {13: 50, 0x40: 1}
+
+
 # ------------------------------------------------------------ #DF and triple fault
 # SDM vol. 3 6.15 Interrupt 8, table 6-5: benign first -> handle serially;
 # contributory (0, 10-13) then contributory -> #DF; page fault then contributory
@@ -593,6 +608,26 @@ def test_mov_ss_suppresses_single_step_for_one_instruction(strategy):
     got = list(struct.unpack(f"<{n}I", s.m.mem.read(REC + 4, 4 * n)))
     # after nop (-> mov ss), none after mov ss, after inc ecx (-> nop), nop, pushfd, and, popfd
     assert got == [a[5], a[7], a[8], a[9], a[10], a[11]]
+
+
+def test_single_step_through_a_loop(strategy):
+    # a trap after every instruction of a loop that the block strategies
+    # translate (and chain) once: the #DB EIPs are the successors, in order
+    s = Sys(strategy)
+    s.code(handler(1), DB_RECORDER)
+    a = s.ring0(["pushfd", f"or dword ptr [esp], {TF:#x}", "popfd", "mov ecx, 5",
+                 "inc ebx", "dec ecx", b"\x75\xfc",   # jnz -4: the INC
+                 "pushfd", f"and dword ptr [esp], {~TF & 0xFFFFFFFF:#x}", "popfd", "hlt"])
+    assert a[6] + 2 - 4 == a[4]
+    s.run()
+    assert s.m.cpu.eip == a[10] + 1 and s.m.cpu.ebx == 5
+    n = s.m.mem.read_u32(REC)
+    got = list(struct.unpack(f"<{n}I", s.m.mem.read(REC + 4, 4 * n)))
+    want = [a[4]]
+    for i in range(5):
+        want += [a[5], a[6], a[4] if i < 4 else a[7]]
+    want += [a[8], a[9], a[10]]
+    assert got == want
 
 
 def test_int_n_under_tf_no_trap_before_handler(strategy):
