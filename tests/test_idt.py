@@ -9,7 +9,7 @@ import pytest
 from bt import ExitKind, Machine
 from bt.machine import BtError
 from oracle import asm
-from sysguest import (CODE, CODE3, CS0, CS3, DS0, DS3, ESP0, H, IDT, REC, SMALL0,
+from sysguest import (CODE, CODE3, far, CS0, CS3, DS0, DS3, ESP0, H, IDT, REC, SMALL0,
                       STACK0, STACK3, SP0_16, TSS16_SEL, A, Sys, handler)
 
 IF, TF, NT, RF, CF, OF = 0x200, 0x100, 0x4000, 0x10000, 0x1, 0x800
@@ -157,6 +157,21 @@ def test_16bit_trap_gate_error_code_is_a_word(strategy):
     assert s.m.cpu.esp == STACK0 - 8
     assert s.stack(4, 2) == [0x100, lo16(a[1]), CS0, 0x2 | IF]
     assert s.m.cpu.eflags & IF          # trap gate
+
+
+def test_interrupt_from_16bit_code_segment_and_back(strategy):
+    # the gate (32-bit) decides the frame, not the interrupted code (6.12.1);
+    # IRETD returns to the 16-bit segment, which decodes as 16-bit again
+    from sysguest import CS16
+    s = Sys(strategy)
+    s.code(handler(0x40), ["iretd"])
+    t16 = CODE + 0x100
+    a16 = s.code(t16, ["int 0x40", "mov ax, 0x1234", "int 0x41"], bits=16)
+    s.ring0(["mov eax, 0", far("jmp", CS16, t16)])
+    s.run()
+    assert s.halted_in(0x41) and s.m.cpu.eax == 0x1234
+    eip, cs, fl = s.stack(3)
+    assert (eip, lo16(cs)) == (a16[2] + 2, CS16) and s.m.cpu.esp == STACK0 - 12
 
 
 def test_handler_iret_resumes_after_trap(strategy):
@@ -517,6 +532,18 @@ def test_contributory_during_contributory_is_double_fault(strategy):
     assert st["exceptions"] == {"#GP": 1, "#NP": 1, "#DF": 1}
 
 
+def test_double_fault_from_ring3_switches_stack(strategy):
+    # ring 3 HLT -> #GP(0); IDT[13] not present -> #NP(13*8+3): contributory
+    # twice -> #DF(0) on the ring-0 stack from the TSS (6.12.1 with the #DF gate)
+    s = Sys(strategy)
+    s.set_idt(13, CS0, handler(13), 0xE, p=0)
+    a, _ = s.ring3(["hlt"])
+    s.run()
+    assert s.halted_in(8) and s.m.cpu.cpl == 0 and s.m.cpu.esp == ESP0 - 24
+    e, eip, cs, fl, esp, ss = s.stack(6)
+    assert (e, lo16(cs), esp, lo16(ss)) == (0, CS3, STACK3, DS3)
+
+
 def test_page_fault_then_contributory_is_double_fault(strategy):
     # no paging yet: the #PF comes from Core.deliver_exception
     s = Sys(strategy)
@@ -692,6 +719,51 @@ def test_pending_irq_wakes_hlt(strategy):
     ex = s.run()
     assert ex.kind == ExitKind.HLT and pic.acks == 1, (ex, s.m.cpu.eip)
     assert s.halted_in(0x30) and s.stack(1) == [a[2]]
+
+
+class RaiseOnRead:
+    """An MMIO word that reads as DS0's selector and raises INTR when read."""
+    name = "raise-on-read"
+    ports = ()
+    mmio = [(0x100000, 0x1000)]
+
+    def __init__(self, m):
+        self.m, self.reads = m, 0
+
+    def mmio_read(self, addr, size):
+        self.reads += 1
+        self.m.core.irq_line = 1
+        return DS0
+
+    def mmio_write(self, addr, size, value):
+        pass
+
+    def reset(self):
+        pass
+
+    def state(self):
+        return {}
+
+    def set_state(self, st):
+        pass
+
+
+def test_mov_ss_and_pop_ss_shadow_the_irq(strategy):
+    # SDM vol. 3 6.8.3: after MOV SS / POP SS "the processor inhibits interrupts
+    # ... until the instruction boundary following the next instruction", so
+    # that SS:ESP can be changed as a pair.  The selector is read from an MMIO
+    # word that raises INTR as it is read: the interrupt must wait until the
+    # MOV ESP after the SS load has run (saved EIP = the INC).
+    for load in (["mov esp, 0x100000", "pop ss"], ["mov ss, [0x100000]"]):
+        s = Sys(strategy)
+        dev = s.m.add_device(RaiseOnRead(s.m))
+        s.m.pic = pic = FakePic(s.m, 0x30)
+        a = s.ring0(load + [f"mov esp, {STACK0:#x}", "inc ebx", "hlt"])
+        s.m.cpu.eflags = 0x2 | IF
+        s.run()
+        assert pic.acks == 1 and s.halted_in(0x30), load
+        assert s.m.cpu.esp == STACK0 - 12 and s.stack(1) == [a[len(load) + 1]], load
+        assert s.m.cpu.ebx == 0 and dev.reads == 1
 
 
 def test_irq_not_taken_with_if_clear_hlt_ends_run(strategy):
