@@ -9,7 +9,7 @@ Physical = linear (paging off).
 """
 import struct
 
-from bt import ExitKind, Machine
+from bt import Machine
 from oracle import asm
 
 RAM = 1 << 20
