@@ -449,12 +449,14 @@ def test_bad_tss_ss0_is_ts(strategy):
     # segment ... THEN #TS(error_code(NewSS,0,EXT))".  The #TS handler here is
     # a conforming ring-0 segment (no stack switch, 5.8.2.3) that reports
     # through the exit port (allowed to ring 3 by the I/O bitmap).
-    from sysguest import CONF0, TSS32
-    for ss0, want in ((CS0, CS0), (0, 0)):
+    # "IF NewSS is not present THEN #SS(error_code(NewSS,0,EXT))"
+    from sysguest import CONF0, NP0, TSS32
+    for ss0, vec, want in ((CS0, 10, CS0), (0, 10, 0), (DS0 | 3, 10, DS0), (DS3, 10, DS3 & ~3),
+                           (NP0, 12, NP0)):
         s = Sys(strategy)
         s.set_idt(0x80, CS0, handler(0x80), 0xE, dpl=3)
-        s.set_idt(10, CONF0, handler(10), 0xE)
-        s.code(handler(10), ["pop eax", "out 0xf4, al"])
+        s.set_idt(vec, CONF0, handler(vec), 0xE)
+        s.code(handler(vec), ["pop eax", "out 0xf4, al"])
         s.m.mem.write(TSS32 + 8, struct.pack("<H", ss0))
         a, _ = s.ring3(["int 0x80"])
         ex = s.run()
@@ -764,6 +766,36 @@ def test_mov_ss_and_pop_ss_shadow_the_irq(strategy):
         assert pic.acks == 1 and s.halted_in(0x30), load
         assert s.m.cpu.esp == STACK0 - 12 and s.stack(1) == [a[len(load) + 1]], load
         assert s.m.cpu.ebx == 0 and dev.reads == 1
+
+
+def test_irq_nests_in_a_trap_gate_handler(strategy):
+    # a trap gate leaves IF=1 (6.12.1.3): an IRQ raised inside the handler is
+    # taken there, on the same (ring-0) stack, below the first frame
+    s = Sys(strategy)
+    s.m.pic = pic = FakePic(s.m, 0x30)
+    s.set_idt(0x80, CS0, handler(0x80), 0xF, dpl=3)
+    s.code(handler(0x80), ["nop", "out 0x99, al", "nop", "iretd"])
+    s.m.ports.register(RaiseOnOut(s.m), 0x99, 1)
+    a, _ = s.ring3(["int 0x80", "nop"])
+    s.run()
+    assert s.halted_in(0x30) and pic.acks == 1
+    assert s.m.cpu.esp == ESP0 - 20 - 12
+    eip, cs, fl = s.stack(3)
+    assert (eip, lo16(cs)) == (handler(0x80) + 3, CS0) and fl & IF
+    assert s.stack(5, at=ESP0 - 20)[:2] == [a[1], CS3]
+
+
+class RaiseOnOut:
+    name = "raise-on-out"
+
+    def __init__(self, m):
+        self.m = m
+
+    def io_read(self, port, size):
+        return 0
+
+    def io_write(self, port, size, value):
+        self.m.core.irq_line = 1
 
 
 def test_irq_not_taken_with_if_clear_hlt_ends_run(strategy):

@@ -456,6 +456,15 @@ def test_lar_at_ring0_tss_and_16bit_form(strategy):
     assert c.edx == TSS32_LIMIT
 
 
+def test_lsl_16bit_form_truncates(strategy):
+    # vol. 2 LSL: with a 16-bit operand the low 16 bits of the (scaled) limit
+    s = Sys(strategy)
+    s.ring0(["mov eax, 0x10", "mov ebx, 0xabcd0000", b"\x66\x0f\x03\xd8",   # lsl bx, ax
+             "int 0x40"])
+    s.run()
+    assert s.halted_in(0x40) and s.m.cpu.ebx == 0xABCDFFFF
+
+
 # ------------------------------------------------------------ I/O permission
 # SDM vol. 1 18.5.1-18.5.2 and vol. 2 IN/OUT: at CPL > IOPL, every bit of the
 # TSS I/O permission bitmap for the ports accessed must be 0, else #GP(0); a
