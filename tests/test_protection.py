@@ -130,6 +130,56 @@ def test_retf_imm_to_ring3_releases_both_stacks(strategy):
     assert s.m.cpu.cpl == 3 and s.m.cpu.esp == STACK3 - 0x10 + 8 and s.m.cpu.eip == CODE3
 
 
+def test_16bit_iret_and_retf_to_ring3(strategy):
+    # vol. 2 IRET/RET with a 16-bit operand size: IP, CS, [FLAGS,] SP, SS are
+    # popped as words (66 CF / 66 CB; pushes with 66 6A / 66 68)
+    for tail, fl in ((b"\x66\xcf", True), (b"\x66\xcb", False)):
+        s = Sys(strategy)
+        lines = [b"\x66\x6a\x23", b"\x66\x68" + struct.pack("<H", STACK3)]
+        if fl:
+            lines.append(b"\x66\x68" + struct.pack("<H", 0x202 | CF))
+        lines += [b"\x66\x6a\x1b", b"\x66\x68" + struct.pack("<H", CODE3), tail]
+        a = s.ring0(lines)
+        s.code(CODE3, ["nop"])
+        s.run(max_insns=len(a) + 2)
+        c = s.m.cpu
+        assert (c.cpl, c.cs, c.ss, c.esp, c.eip) == (3, CS3, DS3, STACK3, CODE3), tail
+        assert c.eflags == (0x202 | CF if fl else 0x2)
+        assert (c.ds, c.es) == (0, 0)
+
+
+def test_same_level_transfers_to_conforming_code(strategy):
+    # 5.8.2.2 / vol. 2 JMP, CALL, IRET: a conforming segment with DPL <= CPL is
+    # entered at the same CPL (CS.RPL = CPL); a CALL through a call gate to it
+    # is a same-privilege call: CS:EIP pushed, no stack switch, no parameters
+    # copied (vol. 2 CALL: parameters are copied on a privilege change only)
+    from sysguest import gate_desc
+    tgt = GATE_TARGET + 0x300
+    s = Sys(strategy)
+    s.code(tgt, ["nop", "nop"])
+    a, n = s.ring3([far("jmp", CONF0, tgt)])
+    s.run(max_insns=n + 2)
+    c = s.m.cpu
+    assert (c.cpl, c.cs, c.eip, c.esp) == (3, CONF0 | 3, tgt + 1, STACK3)
+
+    s = Sys(strategy)
+    s.set_gdt(0xB8, gate_desc(CONF0, tgt, 0xC, dpl=3, params=1))
+    s.code(tgt, ["nop", "nop"])
+    a, n = s.ring3(["push 0x55", far("call", 0xBB, 0)])
+    s.run(max_insns=n + 3)
+    c = s.m.cpu
+    assert (c.cpl, c.cs, c.eip, c.ss, c.esp) == (3, CONF0 | 3, tgt + 1, DS3, STACK3 - 12)
+    eip, cs, p = s.stack(3)
+    assert (eip, lo16(cs), p) == (a[1] + 7, CS3, 0x55)
+
+    s = Sys(strategy)
+    s.code(tgt, ["nop", "nop"])
+    a, n = s.ring3(["push 0x202", f"push {CONF0 | 3:#x}", f"push {tgt:#x}", "iretd"])
+    s.run(max_insns=n + 5)
+    c = s.m.cpu
+    assert (c.cpl, c.cs, c.eip, c.esp) == (3, CONF0 | 3, tgt + 1, STACK3)
+
+
 def test_retf_to_inner_level_is_gp(strategy):
     # vol. 2 RET: "IF return code segment selector RPL < CPL THEN #GP(return
     # code segment selector)"; a fault: EIP of the RETF
