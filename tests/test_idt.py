@@ -513,6 +513,21 @@ def test_fault_in_a_loop_is_delivered_every_time(strategy):
     assert s.m.stats["vectors_delivered"] == {13: 50, 0x40: 1}
 
 
+def test_stack_fault_at_ring3_is_precise(strategy):
+    # vol. 2 PUSH: "#SS(0) If a memory operand effective address is outside the
+    # SS segment limit"; the faulting PUSH changes nothing (ESP as before it),
+    # the earlier instructions of the block have run; delivered on the TSS stack
+    from sysguest import seg_desc
+    s = Sys(strategy)
+    s.set_gdt(0xC0, seg_desc(0x9000, 0xFFF, 0x3, dpl=3))
+    a, _ = s.ring3(["mov ax, 0xc3", "mov ss, ax", "mov esp, 8", "push eax", "push eax",
+                    "mov ebx, 1", "push eax", "mov ebx, 2"])
+    s.run()
+    assert s.halted_in(12) and s.m.cpu.ebx == 1
+    e, eip, cs, fl, esp, ss = s.stack(6)
+    assert (e, eip, lo16(cs), esp, lo16(ss)) == (0, a[6], CS3, 0, 0xC3)
+
+
 # ------------------------------------------------------------ #DF and triple fault
 # SDM vol. 3 6.15 Interrupt 8, table 6-5: benign first -> handle serially;
 # contributory (0, 10-13) then contributory -> #DF; page fault then contributory
