@@ -555,7 +555,11 @@ class Machine:
         """HLT with IF=1: skip virtual time to the next timer event and let its
         interrupt wake the guest.  False when nothing can ever wake it."""
         core = self.core
-        if not core.eflags & 0x200 or self.clock is None:
+        if not core.eflags & 0x200:
+            return False
+        if core.irq_line and self.pic is not None:
+            return True                 # INTR already up: it wakes the HLT now
+        if self.clock is None:
             return False
         for _ in range(1000):
             if core.irq_line:
