@@ -165,6 +165,8 @@ cdef int single_step_trap(CtxC* c, UopC* u) noexcept nogil:
     # INT n, INT3 and INTO cleared TF on their way into the handler: no trap.
     if u.d.op == OP_INT or u.d.op == OP_INT3 or u.d.op == OP_INTO:
         return 0
+    if c.cpu.shadow == 2:
+        return 0       # MOV SS / POP SS: the trap waits until after the next instruction
     c.cpu.dr[6] |= 0x4000
     c.exc_count[1] += 1
     return take_event(c, 1, 0, 0, EV_EXT)
@@ -252,7 +254,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             # the first instruction could not even be fetched
             if st == ST_FAULT:
                 c.exc_count[c.exc_vec & 31] += 1
-                r = take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_EXT)
+                r = take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_FAULT)
                 if r == 0:
                     nb = NULL
                     continue
@@ -263,7 +265,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         c.smc = 0
         n = b.ninsns
         # one instruction at a time under TF (a #DB trap after each) and in an
-        # interrupt shadow (after STI, MOV SS, POP SS: no interrupt before the next)
+        # interrupt shadow (after STI, MOV SS, POP SS: no interrupt before the next;
+        # shadow 2, from MOV SS/POP SS, also holds back a single-step trap)
         single = (c.cpu.eflags & F_TF) | c.cpu.shadow
         if single:
             n = 1
@@ -317,7 +320,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 # precise: EIP at the faulting instruction, earlier ones retired
                 left -= i
                 c.exc_count[c.exc_vec & 31] += 1
-                r = take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_EXT)
+                r = take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_FAULT)
                 if r == 0:
                     continue
                 return r
@@ -464,8 +467,10 @@ cdef class Core:
         if not 0 <= vector <= 31:
             raise ValueError(f"exception vector {vector} is not in 0..31")
         self.c.exc_count[vector] += 1
+        # #DB (as a single-step trap), #BP and #OF are traps; the rest are faults
         return take_event(self.c, vector, 0 if error_code is None else error_code,
-                          error_code is not None, EV_EXT)
+                          error_code is not None,
+                          EV_EXT if vector in (1, 3, 4, 8, 18) else EV_FAULT)
 
     def io_info(self):
         """The port access that ended the run with EXIT_IO:

@@ -321,7 +321,7 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
         if st:
             return st
         if n == S_SS:
-            c.cpu.shadow = 1
+            c.cpu.shadow = 2     # interrupts and single-step wait one more instruction
         return 0
     if op == OP_PUSH_SREG:
         return push(c, osz, c.cpu.seg[u.d.ops[0].reg].sel)
@@ -335,7 +335,7 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
             return st
         c.cpu.regs[4] = sp_add(c, c.cpu.regs[4], osz)
         if n == S_SS:
-            c.cpu.shadow = 1
+            c.cpu.shadow = 2     # interrupts and single-step wait one more instruction
         return 0
     if op >= OP_LDS and op <= OP_LSS:
         if u.d.ops[1].kind != OK_MEM:

@@ -8,8 +8,9 @@
 # SDM's double-fault rules (table 6-5) and delivers that one instead.
 
 cdef enum:
-    EV_EXT = 0       # an exception or an external interrupt: EXT=1 in error codes
+    EV_EXT = 0       # a trap-class exception or an external interrupt: EXT=1 in error codes
     EV_SOFT = 1      # INT n, INT3, INTO: the gate's DPL is checked, EXT=0
+    EV_FAULT = 2     # a fault: like EV_EXT, and the saved EFLAGS has RF=1 (SDM vol. 3 17.3.1.1)
 
 
 cdef inline int exc_class(int v) noexcept nogil:
@@ -172,6 +173,8 @@ cdef int deliver_prot(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept
     old_cs = c.cpu.seg[S_CS].sel
     old_eip = c.cpu.eip
     old_fl = c.cpu.eflags
+    if kind == EV_FAULT:
+        old_fl |= F_RF        # the handler's IRET will not re-trigger an instruction breakpoint
     if inner:
         # the new stack's pushes are ring-cdpl accesses (paging checks them so)
         c.cpu.cpl = <u8>cdpl
@@ -281,4 +284,4 @@ cdef int take_event(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept n
             vec = nv
             err = c.exc_err
             has_err = c.exc_has_err
-        kind = EV_EXT
+        kind = EV_FAULT       # a fault raised while delivering
