@@ -894,3 +894,150 @@ def test_guest_reads_the_pit_in_virtual_time(strategy):
     tick = lambda ns: ns * PIT_HZ // 10**9
     clocks = tick(t_latch) - (tick(t_load) + 1)
     assert m.cpu.bx == 0x1000 - clocks
+
+
+# ====================================================================== more corners
+def test_pic_pulse_on_a_level_input_requests_nothing():
+    pic = PicPair()
+    init_pic(pic)
+    pic.io_write(0x4D0, 1, 0x08)                  # IRQ 3 level-triggered
+    pic.raise_irq(3)                              # high then low before any INTA
+    assert not pic.intr and read_irr(pic) == 0
+
+
+def test_pit_readback_of_all_counters():
+    clock, n = make_clock()
+    pit = Pit8254(clock, None)
+    pit.io_write(0x43, 1, 0x34)                   # counter 0: mode 2
+    pit.io_write(0x43, 1, 0x72)                   # counter 1: LSB/MSB, mode 1
+    pit.io_write(0x43, 1, 0x90)                   # counter 2: LSB only, mode 0
+    pit.io_write(0x43, 1, 0xEE)                   # read-back status of 0, 1, 2
+    # OUT: mode 2 high, mode 1 high, mode 0 low; all NULL COUNT
+    assert pit.io_read(0x40, 1) == 0xC0 | 0x34
+    assert pit.io_read(0x41, 1) == 0xC0 | 0x32
+    assert pit.io_read(0x42, 1) == 0x40 | 0x10
+
+
+def test_pit_mode1_one_shot_on_gate2():
+    clock, n = make_clock()
+    pit = Pit8254(clock, None)
+    pit.io_write(0x43, 1, 0xB2)                   # counter 2, LSB/MSB, mode 1
+    pit.io_write(0x42, 1, 10)
+    pit.io_write(0x42, 1, 0)
+    n.n = edge_ns(50)
+    assert pit.io_read(0x61, 1) & 0x20            # waits for a trigger, OUT high
+    pit.io_write(0x61, 1, 0x01)                   # GATE rising: trigger, load next CLK
+    outs = []
+    for k in range(12):
+        n.n = edge_ns(51 + k)
+        outs.append((pit.io_read(0x61, 1) >> 5) & 1)
+    assert outs == [0] * 10 + [1] * 2             # low for N clocks
+
+
+def test_pit_mode4_software_strobe():
+    pit, pic, clock, n = pit_setup(0x38, [5, 0])  # counter 0, mode 4, N = 5
+    clock.add_timer(pit)
+    outs = []
+    for k in range(8):
+        n.n = edge_ns(1 + k)
+        outs.append(status(pit, 0) >> 7)
+    assert outs == [1, 1, 1, 1, 1, 0, 1, 1]       # one clock low at count 0
+    assert clock.next_deadline_ns() == edge_ns(1 + 6)
+    n.n = edge_ns(1 + 6)
+    clock.run_due()
+    assert pic.ack() == 0x20
+
+
+def test_pit_mode_write_raising_out_interrupts():
+    pit, pic, clock, n = pit_setup(0x30, [0, 0])  # mode 0: OUT low while counting
+    assert not pic.intr
+    pit.io_write(0x43, 1, 0x34)                   # mode 2: OUT goes high at once
+    assert pic.intr and pic.ack() == 0x20
+
+
+def test_rtc_alarm_across_a_long_gap_and_hours():
+    start = calendar.timegm((2010, 6, 1, 1, 0, 0, 0, 0, 0))
+    rtc, clock, n, pic = make_rtc(start_time=start)
+    rtc_write(rtc, 0x0A, 0x20)
+    rtc_write(rtc, 0x05, 0x03)                    # 03:15:30
+    rtc_write(rtc, 0x03, 0x15)
+    rtc_write(rtc, 0x01, 0x30)
+    n.n = (2 * 3600 + 15 * 60 + 29) * 10**9       # 03:15:29: not yet
+    assert rtc_read(rtc, 0x0C) & 0x20 == 0
+    n.n = (5 * 3600) * 10**9                      # 06:00:00: went by in the gap
+    assert rtc_read(rtc, 0x0C) & 0x20
+    rtc_write(rtc, 0x01, 0xC0)                    # every second of 03:15 ...
+    n.n = (27 * 3600) * 10**9                     # ... 04:00 the next day: it came by
+    assert rtc_read(rtc, 0x0C) & 0x20
+    rtc_write(rtc, 0x03, 0x61)                    # minutes 61 never match
+    n.n = (60 * 3600) * 10**9
+    assert rtc_read(rtc, 0x0C) & 0x20 == 0
+
+
+def test_rtc_weekday_register_is_independent():
+    rtc, clock, n, pic = make_rtc()
+    rtc_write(rtc, 0x06, 0x03)                    # the guest says Tuesday
+    assert rtc_read(rtc, 0x06) == 0x03
+    n.n = 24 * 3600 * 10**9                       # a day later: Wednesday
+    assert rtc_read(rtc, 0x06) == 0x04 and rtc_read(rtc, 0x07) == 0x02
+
+
+def test_rtc_snapshot_round_trip():
+    rtc, clock, n, pic = make_rtc()
+    rtc_write(rtc, 0x0B, 0x06)
+    n.n = 65 * 10**9
+    s = rtc.state()
+    n.n = 200 * 10**9
+    rtc_write(rtc, 0x0B, 0x02)
+    rtc_write(rtc, 0x40, 0x11)
+    rtc.set_state(s)
+    n.n = 65 * 10**9
+    assert rtc_read(rtc, 0x02) == 1 and rtc_read(rtc, 0) == 5 and rtc_read(rtc, 0x40) == 0
+
+
+def test_clock_host_snapshot_resumes():
+    clk = VirtualClock(lambda: 0, mode="host")
+    s = clk.state()
+    clk2 = VirtualClock(lambda: 0, mode="host")
+    clk2.set_state(s)
+    assert clk2.now_ns() >= s["now_ns"]
+
+
+def test_machine_snapshot_restores_device_time(strategy):
+    m = Machine(strategy=strategy)
+    pc = add_pc_devices(m)
+    code = asm("""
+        mov al, 0x34
+        out 0x43, al
+        mov al, 0xFF
+        out 0x40, al
+        out 0x40, al
+        mov ecx, 2000
+    a:
+        dec ecx
+        jnz a
+        hlt
+        xor eax, eax
+        out 0x43, al
+        in al, 0x40
+        mov bl, al
+        in al, 0x40
+        mov bh, al
+        hlt
+    """)
+    m.mem.write(0x1000, code)
+    m.cpu.eip = 0x1000
+    m.cpu.esp = 0x9000
+    assert m.run(max_insns=100_000).kind == ExitKind.HLT
+    snap = m.snapshot()
+    m.cpu.eip = m.cpu.eip + 1
+    m.run(max_insns=100)
+    first = m.cpu.bx
+    m.restore(snap)
+    m.cpu.eip = m.cpu.eip + 1
+    m.run(max_insns=100)
+    assert m.cpu.bx == first
+    # and the value is the data sheet's: 1 ns per instruction
+    t_load, t_latch = 4, 4 + 1 + 1 + 4000 + 1 + 1
+    clocks = tick_of(t_latch) - (tick_of(t_load) + 1)
+    assert first == 0xFFFF - clocks

@@ -192,14 +192,37 @@ class CmosRtc(Device):
         return t * den // num
 
     def _alarm_hit(self, last, now):
-        alarm = (self.cmos[0x01], self.cmos[0x03], self.cmos[0x05])
-        first = last // NS + 1
-        end = now // NS
-        for s in range(max(first, end - 86400), end + 1):   # a day covers every pattern
-            f = self._fields(s * NS)
-            cur = (self._enc(f[0x00]), self._enc(f[0x02]), self._enc_hour(f[0x04]))
-            if all(a & 0xC0 == 0xC0 or a == c for a, c in zip(alarm, cur)):
-                return True
+        """Did an update in (last, now] find the time equal to the alarm?"""
+        want = []
+        for reg, limit in ((0x01, 60), (0x03, 60), (0x05, 24)):
+            b = self.cmos[reg]
+            if b & 0xC0 == 0xC0:
+                want.append(None)               # don't care
+                continue
+            v = self._dec_hour(b) if reg == 0x05 else self._dec(b)
+            if v >= limit or (self._enc_hour(v) if reg == 0x05 else self._enc(v)) != b:
+                return False                    # the chip compares bytes: never equal
+            want.append(v)
+        if want == [None, None, None]:
+            return True
+        first = last // NS + 1                  # the updates happened at these seconds
+        count = now // NS - first + 1
+        tod0 = self._epoch(first * NS) % 86400
+        if count >= 86400:
+            return True
+        sec, mins, hour = want
+
+        def match(tod):
+            return ((sec is None or tod % 60 == sec) and
+                    (mins is None or tod // 60 % 60 == mins) and
+                    (hour is None or tod // 3600 == hour))
+        if count <= 3600:
+            return any(match((tod0 + i) % 86400) for i in range(count))
+        for h in (range(24) if hour is None else (hour,)):
+            for m in (range(60) if mins is None else (mins,)):
+                for s_ in (range(60) if sec is None else (sec,)):
+                    if (h * 3600 + m * 60 + s_ - tod0) % 86400 < count:
+                        return True
         return False
 
     def _recompute_irqf(self):
@@ -256,8 +279,8 @@ class CmosRtc(Device):
         elif i == REG_B:
             old = self.cmos[REG_B]
             if value & B_SET:
-                value &= ~B_UIE                         # SET clears UIE
                 if not old & B_SET:
+                    value &= ~B_UIE                     # SET going high clears UIE
                     self.frozen = self._epoch(now)
             elif old & B_SET:
                 self.base_epoch = self.frozen
