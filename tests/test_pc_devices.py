@@ -1041,3 +1041,29 @@ def test_machine_snapshot_restores_device_time(strategy):
     t_load, t_latch = 4, 4 + 1 + 1 + 4000 + 1 + 1
     clocks = tick_of(t_latch) - (tick_of(t_load) + 1)
     assert first == 0xFFFF - clocks
+
+
+def test_pit_mode3_odd_count_values():
+    pit, pic, clock, n = pit_setup(0x36, [7, 0])  # N = 7: N-1 loaded, down by two
+    vals = []
+    for k in range(7):
+        n.n = edge_ns(1 + k)
+        vals.append(latch_read(pit, 0))
+    # high phase: 6 4 2 0 (expired; OUT falls one clock later), low phase: 6 4 2
+    assert vals == [6, 4, 2, 0, 6, 4, 2]
+
+
+def test_device_reset_releases_irq_lines():
+    clock, n = make_clock()
+    pic = PicPair()
+    init_pic(pic)
+    kbc = Kbc8042(pic)
+    rtc = CmosRtc(clock, pic)
+    kbc.feed(b"\x01")
+    rtc_write(rtc, 0x0B, 0x42)                    # PIE at 1024 Hz
+    n.n = 10**6
+    rtc_read(rtc, 0x0A)                           # any access brings the flags up to date
+    assert pic.master.lines & 0x02 and pic.slave.lines & 0x01
+    kbc.reset()
+    rtc.reset()
+    assert not pic.master.lines & 0x02 and not pic.slave.lines & 0x01

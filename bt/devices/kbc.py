@@ -69,6 +69,9 @@ class Kbc8042(Device):
         self.last_read = 0
         self.expect = None              # the controller command waiting for its data byte
         self.kbd_expect = None          # the keyboard command waiting for its parameter
+        for irq, level in getattr(self, "irq_lines", {}).items():
+            if level:
+                self._drive(irq, 0)     # the output buffer is empty: release the IRQ
         self.irq_lines = {1: 0, 12: 0}
         self._update_a20()
 

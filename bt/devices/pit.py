@@ -20,8 +20,8 @@ reads back bits 0-3 as written, bit 4 is the refresh-request toggle (derived fro
 one half period per 15.085 us, the PC's DRAM refresh period), bit 5 is counter 2's OUT.
 
 Modes: 0, 1, 2, 3, 4, 5 (6 and 7 are 2 and 3).  Not modelled: the partial-write stop of
-mode 0 (counting stops when the first byte of a two-byte count is written) and the
-exact values read in mode 3 with an odd count (they go down by two; OUT timing is exact).
+mode 0 (counting stops when the first byte of a two-byte count is written), and a count
+read before its load clock returns the count as written rather than the stale one.
 """
 from bt.devices.base import Device
 
@@ -153,7 +153,7 @@ class Pit8254(Device):
             p = c % n
             if p >= hi:
                 p -= hi
-            v = max((n & ~1) - 2 * p, 2)
+            v = (n & ~1) - 2 * p        # odd N: N-1 loaded, down by two to 0
         else:
             v = (n - c) % mod
         v %= mod

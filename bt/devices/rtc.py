@@ -115,9 +115,10 @@ class CmosRtc(Device):
         24/12 and DSE are kept (the chip is battery backed)."""
         self.cmos[REG_B] &= ~(B_PIE | B_AIE | B_UIE | 0x08) & 0xFF
         self.flags = 0
-        self.irq_line = 0
         self.last_ns = self.clock.now_ns()
-        self._set_line()
+        if getattr(self, "irq_line", 0):
+            self._set_line()            # IRQF cleared: release IRQ 8
+        self.irq_line = 0
 
     # ------------------------------------------------------------------ the time
     def _epoch(self, now):
