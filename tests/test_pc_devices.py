@@ -1067,3 +1067,33 @@ def test_device_reset_releases_irq_lines():
     kbc.reset()
     rtc.reset()
     assert not pic.master.lines & 0x02 and not pic.slave.lines & 0x01
+
+
+def test_guest_reads_the_rtc_in_virtual_time(strategy):
+    """At 10 ms per instruction, 203 instructions are 2.03 s after the default start
+    (2000-01-01 00:00:00): the guest reads second 2, minute 0, year 00, century 20."""
+    def run_once():
+        m = Machine(strategy=strategy)
+        add_pc_devices(m, VirtualClock(lambda: m.core.insns, ns_per_insn=10_000_000))
+        m.mem.write(0x1000, asm("""
+            mov ecx, 100
+        a:
+            dec ecx
+            jnz a
+            mov al, 0
+            out 0x70, al
+            in al, 0x71
+            mov bl, al
+            mov al, 0x32
+            out 0x70, al
+            in al, 0x71
+            mov bh, al
+            hlt
+        """))
+        m.cpu.eip = 0x1000
+        m.cpu.esp = 0x9000
+        assert m.run(max_insns=10_000).kind == ExitKind.HLT
+        return m.cpu.bx, m.core.insns
+    first = run_once()
+    assert first[0] == 0x2002
+    assert run_once() == first                    # deterministic
