@@ -1097,3 +1097,18 @@ def test_guest_reads_the_rtc_in_virtual_time(strategy):
     first = run_once()
     assert first[0] == 0x2002
     assert run_once() == first                    # deterministic
+
+
+def test_pit_stepping_deadline_to_deadline_loses_nothing():
+    N = 1193                                      # about 1 kHz
+    pit, pic, clock, n = pit_setup(0x34, [N & 0xFF, N >> 8])
+    clock.add_timer(pit)
+    for k in range(1, 501):
+        d = clock.next_deadline_ns()
+        assert d == edge_ns(1 + k * N)            # edge k: N clocks after edge k-1
+        n.n = d
+        clock.run_due()
+        assert pic.ack() == 0x20
+        pic.io_write(0x20, 1, 0x20)
+    assert pit.irq0_edges == 500 and pit.lost_ticks == 0
+    assert pic.irq_counts == {0: 500}
