@@ -29,6 +29,7 @@ cdef enum:
     MAX_BLOCK_INSNS = 64
     NO_EXIT = 0xFFFFFFFFU
     HT_BITS = 16
+    POST_RING = 4096
     JC_BITS = 12
 
 # Why the loop returned (mirrored by bt.machine.ExitKind)
@@ -42,6 +43,9 @@ cdef enum ExitCode:
     EXIT_IO = 6
     EXIT_UNSUPPORTED = 7
     EXIT_ERROR = 8        # a Python device or hook raised; Core._pending_error holds it
+    # 9 is bt.machine.ExitKind.GUEST_EXIT (Python side only)
+    EXIT_IRQ = 10         # INTR is up and the guest can take it: Python acknowledges the PIC
+    EXIT_TRIPLE_FAULT = 11  # a fault while delivering #DF: the CPU shuts down
 
 # Micro-op status (see semantics.pxi)
 cdef enum Status:
@@ -76,6 +80,10 @@ ctypedef struct CtxC:
     int strategy
     int running           # inside run_loop: blocks may be in use, keep the graveyard
     int stop_request      # set from another thread to end the run at a block boundary
+    int irq_line          # the PIC's INTR output: taken at a block boundary when IF=1
+    u32 intercept         # exception vectors 0-31 that end the run instead of being delivered
+    int intercept_int     # INT n with n >= 32 ends the run too
+    u64 idle              # instructions' worth of virtual time skipped by HLT
     # translated-block cache
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
     JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
@@ -102,6 +110,18 @@ ctypedef struct CtxC:
     u32 exc_err
     int exc_has_err
     SegC tmpseg
+    SegC tmpseg2
+    # port I/O: the access that left the loop (EXIT_IO), and the C devices
+    u32 io_port
+    int io_size
+    int io_write
+    int io_string
+    int io_len
+    u8* port_map          # 65536 entries: PORT_PY or a C device
+    u64 io_fast           # IN/OUT completed in C
+    u64 post_count        # the C POST port (0x80): codes written, the last, a ring
+    u32 post_last
+    u8 post_ring[POST_RING]
     u32 cpuid[16][4]      # leaves 0..7 and 0x80000000U..7
     # counters
     u64 insns
@@ -116,7 +136,8 @@ ctypedef struct CtxC:
     u64 flushes
     u64 translate_cycles    # host TSC cycles spent translating
     u64 mmio_accesses
-    u64 exc_count[32]
+    u64 exc_count[32]     # exceptions raised, by vector
+    u64 vec_count[256]    # events delivered through the IDT/IVT, by vector
     u64 callouts[<int>OP_COUNT]
 
 
@@ -124,6 +145,9 @@ include "cache.pxi"
 include "memory.pxi"
 include "semantics.pxi"
 include "hv.pxi"
+include "idt.pxi"
+include "protect.pxi"
+include "ioports.pxi"
 include "dispatch.pxi"
 include "fastpath.pxi"
 include "translator.pxi"
@@ -134,6 +158,16 @@ cdef inline u32 mode_bits(CtxC* c) noexcept nogil:
            ((c.cpu.cr[0] & 1) << 3) | (((c.cpu.cr[0] >> 31) & 1) << 4)
 
 
+cdef int single_step_trap(CtxC* c, UopC* u) noexcept nogil:
+    # TF was set when the instruction began: a #DB trap after it (DR6.BS).
+    # INT n, INT3 and INTO cleared TF on their way into the handler: no trap.
+    if u.d.op == OP_INT or u.d.op == OP_INT3 or u.d.op == OP_INTO:
+        return 0
+    c.cpu.dr[6] |= 0x4000
+    c.exc_count[1] += 1
+    return take_event(c, 1, 0, 0, EV_EXT)
+
+
 cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef u64 left = budget
     cdef BlockC* b = NULL
@@ -142,7 +176,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef JcEntryC* e
     cdef SegC* cs
     cdef u32 eip, lin, mode, i, n, d, prev_lin = 0
-    cdef int st, prev_k = 0, chain = c.strategy == STRAT_CHAIN
+    cdef int st, r, prev_k = 0, chain = c.strategy == STRAT_CHAIN
+    cdef u32 single
     while True:
         if c.graveyard != NULL:
             free_graveyard(c)
@@ -151,6 +186,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         if c.stop_request:
             c.stop_request = 0
             return EXIT_STOP
+        if c.irq_line and (c.cpu.eflags & F_IF) and not c.cpu.shadow:
+            return EXIT_IRQ
         if left == 0:
             return EXIT_MAX_INSNS
         cs = &c.cpu.seg[S_CS]
@@ -209,12 +246,22 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             # the first instruction could not even be fetched
             if st == ST_FAULT:
                 c.exc_count[c.exc_vec & 31] += 1
-                c.exit_kind = EXIT_EXCEPTION
+                r = take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_EXT)
+                if r == 0:
+                    nb = NULL
+                    continue
+                return r
             return c.exit_kind
         c.beip = eip
         c.cur_uops = b.uops
         c.smc = 0
         n = b.ninsns
+        # one instruction at a time under TF (a #DB trap after each) and in an
+        # interrupt shadow (after STI, MOV SS, POP SS: no interrupt before the next)
+        single = (c.cpu.eflags & F_TF) | c.cpu.shadow
+        if single:
+            n = 1
+            c.cpu.shadow = 0
         if n > left:
             n = <u32>left
         i = 0
@@ -230,11 +277,21 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
             c.insns += i
             left -= i
+            if single & F_TF:
+                r = single_step_trap(c, &b.uops[0])
+                if r:
+                    return r
+                continue
             if not chain or c.smc or i != b.ninsns:
                 continue
         elif st == ST_JUMP:
             c.insns += i + 1
             left -= i + 1
+            if single & F_TF:
+                r = single_step_trap(c, &b.uops[0])
+                if r:
+                    return r
+                continue
             if not chain or c.smc or i + 1 != b.ninsns:
                 continue
         elif st == ST_REPEAT:
@@ -251,8 +308,13 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             c.cpu.eip = (eip + b.uops[i].eoff) & c.ipmask
             c.insns += i
             if st == ST_FAULT:
+                # precise: EIP at the faulting instruction, earlier ones retired
+                left -= i
                 c.exc_count[c.exc_vec & 31] += 1
-                c.exit_kind = EXIT_EXCEPTION
+                r = take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_EXT)
+                if r == 0:
+                    continue
+                return r
             return c.exit_kind
         # chain: the block left through one of its static exits?
         if b == c.scratch:
@@ -318,8 +380,10 @@ cdef class Core:
         # one spare slot so that lwr's page check of the last byte stays in bounds
         c.page_blocks = <BlockC**>calloc(c.npages + 1, sizeof(BlockC*))
         c.code_map = <u8*>calloc(c.npages + 1, 1)
+        c.port_map = <u8*>calloc(65536, 1)
         c.scratch = <BlockC*>malloc(sizeof(BlockC) + MAX_BLOCK_INSNS * sizeof(UopC))
-        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or c.scratch == NULL:
+        if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or \
+                c.scratch == NULL or c.port_map == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
         c.owner = <void*>self
@@ -335,6 +399,7 @@ cdef class Core:
             free(self.c.jc)
             free(self.c.page_blocks)
             free(self.c.code_map)
+            free(self.c.port_map)
             free(self.c.scratch)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)
@@ -377,6 +442,87 @@ cdef class Core:
             return self.c.mmio_enabled
         def __set__(self, int v):
             self.c.mmio_enabled = v
+
+    def deliver_irq(self, int vector):
+        """Deliver an external interrupt (the PIC's vector) now, as at a block
+        boundary with IF=1.  Returns 0, or the ExitCode that ends the run
+        (a triple fault while delivering it)."""
+        if not 0 <= vector <= 255:
+            raise ValueError(f"interrupt vector {vector} is not in 0..255")
+        return take_event(self.c, vector, 0, 0, EV_EXT)
+
+    def deliver_exception(self, int vector, error_code=None):
+        """Deliver exception `vector` to the guest (with an error code if given),
+        EIP as the fault's saved EIP.  Returns 0 or an ExitCode."""
+        if not 0 <= vector <= 31:
+            raise ValueError(f"exception vector {vector} is not in 0..31")
+        self.c.exc_count[vector] += 1
+        return take_event(self.c, vector, 0 if error_code is None else error_code,
+                          error_code is not None, EV_EXT)
+
+    def io_info(self):
+        """The port access that ended the run with EXIT_IO:
+        (port, size, is_write, is_string, insn_len)."""
+        c = self.c
+        return (c.io_port, c.io_size, c.io_write, c.io_string, c.io_len)
+
+    def map_port_c(self, unsigned int port, str device):
+        """Route port to a device written in C (\"post\") or back to Python (\"python\")."""
+        if port > 0xFFFF:
+            raise ValueError(f"port {port:#x} is not in 0..0xFFFF")
+        if device == "post":
+            self.c.port_map[port] = PORT_POST
+        elif device == "python":
+            self.c.port_map[port] = PORT_PY
+        else:
+            raise ValueError(f"no C device {device!r} (choose from: post, python)")
+
+    def post_codes(self):
+        """The C POST port: (codes written, the last up to POST_RING of them in order)."""
+        c = self.c
+        n = min(c.post_count, POST_RING)
+        first = c.post_count - n
+        return c.post_count, bytes([c.post_ring[(first + i) & (POST_RING - 1)] for i in range(n)])
+
+    def post_set(self, unsigned long long count, bytes codes):
+        """Restore the C POST port: count codes written, the last ones being codes."""
+        c = self.c
+        cdef u64 i, n = len(codes)
+        if count < n:
+            count = n
+        for i in range(n):
+            c.post_ring[(count - n + i) & (POST_RING - 1)] = codes[i]
+        c.post_count = count
+        c.post_last = codes[n - 1] if n else 0xFF
+
+    property irq_line:
+        """The INTR input: while 1, the loop leaves with EXIT_IRQ at the first
+        block boundary where IF=1 and no interrupt shadow is active."""
+        def __get__(self):
+            return self.c.irq_line
+        def __set__(self, int v):
+            self.c.irq_line = 1 if v else 0
+
+    property intercept:
+        """Bit mask of exception vectors 0-31 that end the run (ExitKind.EXCEPTION)
+        instead of going to the guest's IDT; bit 32 adds INT n for n >= 32."""
+        def __get__(self):
+            return self.c.intercept | (<u64>(1 if self.c.intercept_int else 0) << 32)
+        def __set__(self, unsigned long long v):
+            self.c.intercept = <u32>(v & 0xFFFFFFFFU)
+            self.c.intercept_int = 1 if (v >> 32) & 1 else 0
+
+    property idle:
+        """Virtual time (in instructions) skipped by HLT waiting for an interrupt."""
+        def __get__(self):
+            return self.c.idle
+        def __set__(self, unsigned long long v):
+            self.c.idle = v
+
+    property vclock:
+        """The virtual clock in instructions: retired instructions plus idle time."""
+        def __get__(self):
+            return self.c.insns + self.c.idle
 
     def take_error(self):
         e = self._pending_error
@@ -572,9 +718,11 @@ cdef class Core:
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,
             "mmio_accesses": c.mmio_accesses,
+            "io_fast": c.io_fast,
             "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}
+        d["vectors_delivered"] = {v: c.vec_count[v] for v in range(256) if c.vec_count[v]}
         d["callouts"] = {op: c.callouts[op] for op in range(<int>OP_COUNT) if c.callouts[op]}
         return d
 

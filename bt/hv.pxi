@@ -257,24 +257,45 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
     if op == OP_RDTSC:
         if (c.cpu.cr[4] & 4) and c.cpu.cpl != 0 and prot(c):
             return gp0(c)
-        v = c.cpu.tsc + c.insns + (u - c.cur_uops)
+        v = c.cpu.tsc + c.insns + c.idle + (u - c.cur_uops)
         c.cpu.regs[0] = <u32>v
         c.cpu.regs[2] = <u32>(v >> 32)
         return 0
     if op == OP_IN or op == OP_OUT or op == OP_INS or op == OP_OUTS:
+        if op == OP_IN:
+            a = u.d.ops[1].imm if u.d.ops[1].kind == OK_IMM else c.cpu.regs[2]
+            n = u.d.ops[0].size
+        elif op == OP_OUT:
+            a = u.d.ops[0].imm if u.d.ops[0].kind == OK_IMM else c.cpu.regs[2]
+            n = u.d.ops[1].size
+        else:
+            a = c.cpu.regs[2]
+            n = u.d.ops[0].size
+        a &= 0xFFFF
         if not io_allowed(c):
-            return gp0(c)
-        c.exit_kind = EXIT_IO
-        return ST_STOP_BEFORE
+            st = io_check(c, a, n)
+            if st:
+                return st
+        return port_io(c, u, op, a, n)
     if op == OP_INT or op == OP_INT3 or op == OP_INTO:
         if op == OP_INTO and not (c.cpu.eflags & F_OF):
             return 0
-        c.exc_vec = (u.d.ops[0].imm & 0xFF) if op == OP_INT else (3 if op == OP_INT3 else 4)
-        c.exc_err = 0
-        c.exc_has_err = 0
-        c.exit_kind = EXIT_EXCEPTION
+        n = (u.d.ops[0].imm & 0xFF) if op == OP_INT else (3 if op == OP_INT3 else 4)
         c.cpu.eip = next_ip(c, u)      # a trap: EIP after the instruction
-        return ST_STOP_AFTER
+        if intercepted(c, n, 1):
+            c.exc_vec = n
+            c.exc_err = 0
+            c.exc_has_err = 0
+            c.exit_kind = EXIT_EXCEPTION
+            return ST_STOP_AFTER
+        st = deliver(c, n, 0, 0, EV_SOFT)
+        if st == 0:
+            return ST_JUMP
+        if st == ST_UNSUPPORTED_FAR:
+            c.exit_kind = EXIT_UNSUPPORTED
+            c.exit_addr = 0x10000 | n
+            return ST_STOP_BEFORE
+        return st                      # a fault of the INT instruction itself
     if op == OP_MOV_FROM_SREG:
         a = c.cpu.seg[u.d.ops[1].reg].sel
         if u.d.ops[0].kind == OK_REG:
@@ -338,37 +359,13 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
             st = rd(c, u.d.seg, (c.ea + osz) & (0xFFFF if u.d.asz == 2 else 0xFFFFFFFFU), 2, &sel)
             if st:
                 return st
-        st = far_common(c, u, sel, off, op == OP_CALLF)
-        if st == ST_UNSUPPORTED_FAR:
-            return unsupported(c, u)
-        return st
+        return far_transfer(c, u, sel, off, op == OP_CALLF)
     if op == OP_RETF or op == OP_IRET:
-        st = pop_peek(c, osz, 0, &off)
-        if st:
-            return st
-        st = pop_peek(c, osz, osz, &sel)
-        if st:
-            return st
-        if op == OP_IRET:
-            if prot(c) and (c.cpu.eflags & F_NT):
-                return unsupported(c, u)   # task return
-            st = pop_peek(c, osz, 2 * osz, &t)
-            if st:
-                return st
-        if osz == 2:
-            off &= 0xFFFF
-        st = load_cs(c, sel & 0xFFFF, off)
-        if st == ST_UNSUPPORTED_FAR:
-            return unsupported(c, u)
-        if st:
-            return st
-        n = (2 if op == OP_RETF else 3) * osz
-        if op == OP_RETF and u.d.nops:
-            n += u.d.ops[0].imm & 0xFFFF
-        c.cpu.regs[4] = sp_add(c, c.cpu.regs[4], n)
-        if op == OP_IRET:
-            write_eflags(c, t, eflags_write_mask(c, osz))
-        return ST_JUMP
+        return far_return(c, u)
+    if op == OP_LAR or op == OP_LSL or op == OP_VERR or op == OP_VERW:
+        return do_lar_lsl_verx(c, u)
+    if op == OP_SYSENTER:
+        return do_sysenter(c, u)
     # --- from here on: CPL 0 only (in protected mode) ---
     if op == OP_SGDT or op == OP_SIDT:
         if u.d.ops[0].kind != OK_MEM:
@@ -423,10 +420,13 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
             return raise_exc(c, 5, 0, 0)
         return 0
     if prot(c) and c.cpu.cpl != 0:
-        if op == OP_LAR or op == OP_LSL or op == OP_VERR or op == OP_VERW or \
-                op == OP_SYSENTER or op == OP_SYSEXIT:
-            return unsupported(c, u)
         return gp0(c)
+    if op == OP_SYSEXIT:
+        return do_sysexit(c, u)
+    if op == OP_LLDT or op == OP_LTR:
+        if not prot(c):
+            return raise_exc(c, 6, 0, 0)
+        return do_lldt_ltr(c, u, op == OP_LTR)
     if op == OP_LGDT or op == OP_LIDT:
         if u.d.ops[0].kind != OK_MEM:
             return raise_exc(c, 6, 0, 0)
@@ -491,7 +491,7 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
         v = (<u64>c.cpu.regs[2] << 32) | c.cpu.regs[0]
         if op == OP_RDMSR:
             if a == 0x10:
-                v = c.cpu.tsc + c.insns + (u - c.cur_uops)
+                v = c.cpu.tsc + c.insns + c.idle + (u - c.cur_uops)
             elif a == 0x174:
                 v = c.cpu.msr_sysenter_cs
             elif a == 0x175:
@@ -506,7 +506,7 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
             c.cpu.regs[2] = <u32>(v >> 32)
         else:
             if a == 0x10:
-                c.cpu.tsc = v - c.insns - (u - c.cur_uops)
+                c.cpu.tsc = v - c.insns - c.idle - (u - c.cur_uops)
             elif a == 0x174:
                 c.cpu.msr_sysenter_cs = v
             elif a == 0x175:

@@ -39,13 +39,15 @@ class ExitKind(enum.IntEnum):
     NONE = 0
     MAX_INSNS = 1        # the instruction budget is spent
     HLT = 2              # the guest halted
-    EXCEPTION = 3        # an exception the guest cannot take yet (no IDT delivery yet)
+    EXCEPTION = 3        # an intercepted exception (Machine(intercept=...)), not delivered
     BAD_MEM = 4          # an access outside RAM
     STOP = 5             # stop() was called
     IO = 6               # internal: port I/O, completed by Machine before returning
     UNSUPPORTED = 7      # an instruction bt knows but does not implement yet
     ERROR = 8            # internal: a Python device raised (run() re-raises it)
     GUEST_EXIT = 9       # the guest wrote the exit port; Exit.status holds (v << 1) | 1
+    IRQ = 10             # internal: INTR is up, Machine acknowledges the PIC and delivers
+    TRIPLE_FAULT = 11    # a fault while delivering a double fault: the CPU shut down
 
 
 EXCEPTION_NAMES = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
@@ -229,6 +231,25 @@ _SEGS = {n: i for i, n in enumerate(SEG_NAMES)}
 _CRS = {f"cr{i}": i for i in range(5)}
 
 
+def _intercept_mask(intercept):
+    """Core.intercept bits for Machine(intercept=...)."""
+    if intercept is None:
+        return 0
+    if intercept == "all":
+        return (1 << 33) - 1
+    if isinstance(intercept, str):
+        raise BtError(f"intercept must be None, 'all' or a list of vectors, got {intercept!r}")
+    mask = 0
+    for v in intercept:
+        if v == "int":
+            mask |= 1 << 32
+        elif isinstance(v, int) and 0 <= v < 32:
+            mask |= 1 << v
+        else:
+            raise BtError(f"intercept: {v!r} is not an exception vector 0-31 or 'int'")
+    return mask
+
+
 class Machine:
     """An IA-32 machine: CPU, RAM and the I/O-port bus, run by bt's engine.
 
@@ -245,6 +266,13 @@ class Machine:
             (kept in ``m.uart.output`` either way).
         serial_input: bytes the guest can read from COM1; ``serial_stdin=True`` reads stdin.
         debugcon: where port 0xE9 output goes (default: the same place as serial).
+        intercept: exceptions that end the run (``ExitKind.EXCEPTION``) instead of
+            going to the guest through its IDT/IVT, like a Unicorn interrupt hook:
+            None (deliver everything, as hardware does), "all" (every exception and
+            every INT n), or an iterable of vectors 0-31 (plus "int" for INT n, n >= 32).
+        on_triple_fault: "stop" (end the run with ``ExitKind.TRIPLE_FAULT`` and a
+            report of the exception that could not be delivered) or "reset" (reset
+            the CPU into real mode at the reset vector, as a PC does).
 
     Devices: COM1 16550A UART (``m.uart``), the exit port at 0xF4 (``m.exit_port``), POST
     codes at 0x80 (``m.post``), the 0xE9 debug console (``m.debugcon``).  More devices:
@@ -253,7 +281,7 @@ class Machine:
 
     def __init__(self, ram_size=16 << 20, strategy="block", mode="prot",
                  max_blocks=65536, cpuid=None, serial=None, serial_input=b"",
-                 serial_stdin=False, debugcon=None):
+                 serial_stdin=False, debugcon=None, intercept=None, on_triple_fault="stop"):
         if strategy not in STRATEGIES:
             raise BtError(f"unknown strategy {strategy!r} (choose from: {', '.join(STRATEGIES)})")
         if mode not in ("prot", "real"):
@@ -262,6 +290,9 @@ class Machine:
             raise BtError(f"ram_size must be a multiple of 4 KiB between 4 KiB and 4 GiB, got {ram_size!r}")
         if max_blocks < 1:
             raise BtError("max_blocks must be at least 1")
+        if on_triple_fault not in ("stop", "reset"):
+            raise BtError(f"on_triple_fault must be 'stop' or 'reset', got {on_triple_fault!r}")
+        self.on_triple_fault = on_triple_fault
         self.ram = np.zeros(ram_size, dtype=np.uint8)
         self.core = Core(self.ram, strategy, max_blocks)
         self.cpu = Cpu(self)
@@ -278,11 +309,15 @@ class Machine:
         model.update(cpuid or {})
         for leaf, regs in model.items():
             self.core.set_cpuid(leaf, *regs)
+        self.core.intercept = _intercept_mask(intercept)
+        self.clock = None           # a bt.clock.VirtualClock once timers exist
+        self.pic = None             # the interrupt controller: .ack() -> vector
+        self.triple_faults = 0
         self.reset(mode)
         self.uart = self.add_device(Uart16550(out=serial, input_data=serial_input,
                                               stdin=serial_stdin))
         self.exit_port = self.add_device(ExitPort(self))
-        self.post = self.add_device(PostPort())
+        self.post = self.add_device(PostPort(core=self.core))
         self.debugcon = self.add_device(DebugConsole(out=debugcon if debugcon is not None
                                                      else serial))
 
@@ -363,9 +398,19 @@ class Machine:
         t0 = time.perf_counter_ns()
         try:
             while True:
+                budget = left
+                clock = self.clock
+                if clock is not None:
+                    clock.run_due()
+                    dl = clock.next_deadline_ns()
+                    if dl is not None:
+                        # stop exactly at the next timer event (virtual time)
+                        budget = max(1, min(left, clock.insns_until(dl)))
                 before = core.insns
-                kind = ExitKind(core.run(left))
+                kind = ExitKind(core.run(budget))
                 left -= core.insns - before
+                if kind == ExitKind.MAX_INSNS and left > 0:
+                    continue                       # a timer deadline, not the budget
                 if kind == ExitKind.IO:
                     self._complete_io()
                     left -= 1
@@ -375,6 +420,19 @@ class Machine:
                         continue
                     else:
                         kind = ExitKind.MAX_INSNS
+                if kind == ExitKind.IRQ:
+                    kind = self._take_irq()
+                    if kind is None:
+                        continue
+                if kind == ExitKind.HLT and self._wait_for_interrupt():
+                    continue
+                if kind == ExitKind.TRIPLE_FAULT and self.on_triple_fault == "reset":
+                    self.triple_faults += 1
+                    self.reset("real")
+                    self._to_reset_vector()
+                    if left > 0:
+                        continue
+                    kind = ExitKind.MAX_INSNS
                 if kind == ExitKind.ERROR:
                     err = self.core.take_error()
                     err.add_note(f"bt: raised by a device during the guest instruction at "
@@ -388,6 +446,37 @@ class Machine:
                 return self._exit(kind)
         finally:
             self.run_ns += time.perf_counter_ns() - t0
+
+    def _take_irq(self):
+        """INTR is up and the guest takes it: the INTA cycle, then IDT delivery.
+        Returns None to go on running, or the ExitKind that ends the run."""
+        if self.pic is None:
+            self.core.irq_line = 0
+            return None
+        vec = self.pic.ack()
+        r = self.core.deliver_irq(vec)
+        return ExitKind(r) if r else None
+
+    def _wait_for_interrupt(self):
+        """HLT with IF=1: skip virtual time to the next timer event and let its
+        interrupt wake the guest.  False when nothing can ever wake it."""
+        core = self.core
+        if not core.eflags & 0x200 or self.clock is None:
+            return False
+        for _ in range(1000):
+            if core.irq_line:
+                return True
+            dl = self.clock.next_deadline_ns()
+            if dl is None:
+                return False
+            core.idle = core.idle + max(0, self.clock.insns_until(dl))
+            self.clock.run_due()
+        return bool(core.irq_line)
+
+    def _to_reset_vector(self):
+        # the state after RESET: CS=F000 with base FFFF0000, EIP=FFF0
+        self.core.set_seg(1, 0xF000, 0xFFFF0000, 0xFFFF, 0x9B, 1 | 2 | 4 | 64)
+        self.core.eip = 0xFFF0
 
     def stop(self):
         """Ask a running guest to stop at the next block boundary (thread-safe)."""
@@ -411,9 +500,26 @@ class Machine:
             ex.addr = info["addr"]
             ex.message = (f"guest access to {info['addr']:#x} (size {info['size']}) outside RAM "
                           f"({self.ram.shape[0]:#x} bytes) at eip={ex.eip:#x}")
+        elif kind == ExitKind.TRIPLE_FAULT:
+            ex.vector = info["vector"]
+            ex.error_code = info["error_code"]
+            cur = self.core.current_insn()
+            ex.insn_bytes = cur["bytes"] if cur else b""
+            name = EXCEPTION_NAMES.get(ex.vector, f"vector {ex.vector}")
+            last = EXCEPTION_NAMES.get(info["addr"], f"vector {info['addr']}")
+            idt = self.core.get_dtr(1)
+            ex.message = (f"triple fault: exception {name} at eip={ex.eip:#x}"
+                          + (f" (bytes {ex.insn_bytes[:8].hex(' ')})" if ex.insn_bytes else "")
+                          + f" could not be delivered (then {last} during #DF; "
+                          f"IDT base={idt[0]:#x} limit={idt[1]:#x})")
         elif kind == ExitKind.UNSUPPORTED:
             cur = self.core.current_insn()
             ex.insn_bytes = cur["bytes"] if cur else b""
+            if info["addr"] >= 0x10000:
+                ex.vector = info["addr"] & 0xFF
+                ex.message = (f"unsupported: delivery of vector {ex.vector} through a task gate "
+                              f"or to virtual-8086 mode, at eip={ex.eip:#x}")
+                return ex
             opname = OP_NAMES.get(info["addr"], "?")
             ex.message = (f"unsupported instruction {opname} at eip={ex.eip:#x} "
                           f"bytes {ex.insn_bytes.hex(' ')}")
@@ -425,34 +531,24 @@ class Machine:
         """Finish an IN/OUT/INS/OUTS that the loop handed to Python."""
         core = self.core
         self.io_exits += 1
-        cur = core.current_insn()
+        port, size, write, string, length = core.io_info()
         try:
-            self._do_io(cur)
+            if string:
+                cur = core.current_insn()
+                self._string_io("OUTS" if write else "INS", cur, port)
+            elif write:
+                self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
+            else:
+                val = self.ports.read(port, size)
+                mask = (1 << (8 * size)) - 1
+                core.set_reg(0, (core.get_reg(0) & ~mask & 0xFFFFFFFF) | (val & mask))
         except Exception as e:
-            e.add_note(f"bt: raised by a device during the guest's {OP_NAMES[cur['op']]} at "
-                       f"eip={core.eip:#x}")
+            e.add_note(f"bt: raised by a device during the guest's "
+                       f"{'OUT' if write else 'IN'}{'S' if string else ''} to port {port:#x} "
+                       f"at eip={core.eip:#x}")
             raise
-        core.eip = (core.eip + cur["len"]) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
+        core.eip = (core.eip + length) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
         core.insns = core.insns + 1
-
-    def _do_io(self, cur):
-        core = self.core
-        op = OP_NAMES[cur["op"]]
-        ops = cur["ops"]
-        dx = core.get_reg(2) & 0xFFFF
-        if op == "IN":
-            size = ops[0][1]
-            port = ops[1][3] if ops[1][0] == 3 else dx
-            val = self.ports.read(port, size)
-            r = core.get_reg(0)
-            mask = (1 << (8 * size)) - 1
-            core.set_reg(0, (r & ~mask & 0xFFFFFFFF) | (val & mask))
-        elif op == "OUT":
-            size = ops[1][1]
-            port = ops[0][3] if ops[0][0] == 3 else dx
-            self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
-        else:
-            self._string_io(op, cur, dx)
 
     def _string_io(self, op, cur, port):
         # INS/OUTS (with REP): rare, so done here.  Segment limits are not
@@ -487,7 +583,7 @@ class Machine:
         d["callouts"] = {OP_NAMES.get(k, str(k)).lower(): v for k, v in d["callouts"].items()}
         d["exceptions"] = {EXCEPTION_NAMES.get(k, str(k)): v for k, v in d["exceptions"].items()}
         d["io_exits"] = self.io_exits
-        d["post_codes"] = len(self.post.codes)
+        d["post_codes"] = self.post.count
         d["unmapped_port_reads"] = dict(self.ports.unmapped_reads)
         d["unmapped_port_writes"] = dict(self.ports.unmapped_writes)
         d["run_ns"] = self.run_ns

@@ -109,7 +109,8 @@ def run_unicorn(code, st, bits=32, max_insns=10_000):
 
 
 def make_machine(strategy, bits=32):
-    return Machine(ram_size=RAM_SIZE, strategy=strategy, mode="prot" if bits == 32 else "real")
+    return Machine(ram_size=RAM_SIZE, strategy=strategy, mode="prot" if bits == 32 else "real",
+                   intercept="all")
 
 
 def run_bt(code, st, strategy, bits=32, max_insns=10_000, m=None):

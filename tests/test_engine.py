@@ -14,7 +14,7 @@ RAM = 1 << 20
 
 
 def machine(strategy, code=b"", at=CODE, mode="prot", ram=RAM):
-    m = Machine(ram_size=ram, strategy=strategy, mode=mode)
+    m = Machine(ram_size=ram, strategy=strategy, mode=mode, intercept="all")
     if code:
         m.mem.write(at, code)
     m.cpu.eip = at
@@ -400,7 +400,7 @@ def test_state_round_trip(strategy, program):
     m.cpu.cr2 = 0x1234
     m.core.set_dr(0, 0xdead)
     s = m.cpu.state
-    m2 = Machine(ram_size=RAM, strategy=strategy, mode="real")
+    m2 = Machine(ram_size=RAM, strategy=strategy, mode="real", intercept="all")
     m2.cpu.state = s
     assert m2.cpu.state == s
     m2.mem.write(0, ram_of(m))

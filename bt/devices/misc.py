@@ -18,26 +18,60 @@ class ExitPort(Device):
 
 
 class PostPort(Device):
-    """Port 0x80: POST codes, recorded (the last 4096)."""
-    name = "post"
+    """Port 0x80: POST codes, recorded (the last 4096).
 
-    def __init__(self, base=0x80):
+    Given the machine's ``core``, the port lives in C (``Core.map_port_c``): IN and
+    OUT complete inside the engine's loop, and this object is a view of its state.
+    """
+    name = "post"
+    RING = 4096
+
+    def __init__(self, base=0x80, core=None):
         self.ports = [(base, 1)]
-        self.codes = []
+        self._core = core
+        self._codes = []
+        if core is not None:
+            core.map_port_c(base, "post")
+
+    @property
+    def codes(self):
+        if self._core is not None:
+            return list(self._core.post_codes()[1])
+        return self._codes
+
+    @property
+    def count(self):
+        """Codes written since reset."""
+        if self._core is not None:
+            return self._core.post_codes()[0]
+        return len(self._codes)
 
     def io_read(self, port, size):
-        return self.codes[-1] if self.codes else 0xFF
+        codes = self.codes
+        return codes[-1] if codes else 0xFF
 
     def io_write(self, port, size, value):
-        self.codes.append(value & 0xFF)
-        if len(self.codes) > 4096:
-            del self.codes[:1024]
+        if self._core is not None:
+            n, codes = self._core.post_codes()
+            self._core.post_set(n + 1, codes + bytes([value & 0xFF]))
+            return
+        self._codes.append(value & 0xFF)
+        if len(self._codes) > self.RING:
+            del self._codes[:len(self._codes) - self.RING]
+
+    def reset(self):
+        if self._core is not None:
+            self._core.post_set(0, b"")
+        self._codes = []
 
     def state(self):
-        return {"codes": list(self.codes)}
+        return {"count": self.count, "codes": list(self.codes)}
 
     def set_state(self, s):
-        self.codes = list(s["codes"])
+        if self._core is not None:
+            self._core.post_set(s.get("count", len(s["codes"])), bytes(s["codes"]))
+        else:
+            self._codes = list(s["codes"])
 
 
 class DebugConsole(Device):

@@ -1,0 +1,279 @@
+# Exception and interrupt delivery (SDM vol. 3 ch. 6): the real-mode IVT,
+# protected-mode interrupt and trap gates (16 and 32 bit) with the stack switch
+# from the TSS, nested faults turning into #DF, and the triple fault.
+#
+# deliver() either completes (CS:EIP at the handler, the frame pushed) or
+# leaves CS, SS, ESP, EIP, EFLAGS and the CPL as they were and returns ST_FAULT
+# with the exception the delivery itself raised; take_event() then applies the
+# SDM's double-fault rules (table 6-5) and delivers that one instead.
+
+cdef enum:
+    EV_EXT = 0       # an exception or an external interrupt: EXT=1 in error codes
+    EV_SOFT = 1      # INT n, INT3, INTO: the gate's DPL is checked, EXT=0
+
+
+cdef inline int exc_class(int v) noexcept nogil:
+    # 0 benign, 1 contributory, 2 page fault, 3 double fault
+    if v == 0 or (v >= 10 and v <= 13):
+        return 1
+    if v == 14:
+        return 2
+    if v == 8:
+        return 3
+    return 0
+
+
+cdef inline bint seg_range_ok(SegC* sg, u32 off, u32 size) noexcept nogil:
+    cdef u32 last = off + size - 1
+    cdef u32 hi
+    if last < off:
+        return False
+    if sg.flags & SF_EXPDOWN:
+        hi = 0xFFFFFFFFU if (sg.flags & SF_BIG) else 0xFFFF
+        return off > sg.limit and last <= hi
+    return last <= sg.limit
+
+
+cdef inline int intercepted(CtxC* c, int vec, int soft) noexcept nogil:
+    if vec < 32:
+        return (c.intercept >> vec) & 1
+    return soft and c.intercept_int
+
+
+cdef int tss_stack(CtxC* c, int dpl, u32* ss, u32* esp, u32 ext) noexcept nogil:
+    """SS:ESP for privilege level dpl from the current TSS (32- or 16-bit)."""
+    cdef SegC* tr = &c.cpu.tr
+    cdef u32 typ = tr.attr & 0xF, off, v
+    cdef int st
+    if not (tr.flags & SF_VALID) and tr.sel == 0:
+        return raise_exc(c, 10, ext, 1)
+    if typ == 9 or typ == 0xB:
+        off = 4 + 8 * dpl
+        if off + 5 > tr.limit:
+            return raise_exc(c, 10, (tr.sel & 0xFFFC) | ext, 1)
+        st = lrd_sys(c, tr.base + off, 4, esp)
+        if st:
+            return st
+        st = lrd_sys(c, tr.base + off + 4, 2, ss)
+    else:
+        off = 2 + 4 * dpl
+        if off + 3 > tr.limit:
+            return raise_exc(c, 10, (tr.sel & 0xFFFC) | ext, 1)
+        st = lrd_sys(c, tr.base + off, 2, &v)
+        if st:
+            return st
+        esp[0] = v
+        st = lrd_sys(c, tr.base + off + 2, 2, ss)
+    return st
+
+
+cdef int load_inner_ss(CtxC* c, u32 sel, int dpl, SegC* out, u32 ext) noexcept nogil:
+    """Check and read the stack segment of an inner-level stack switch (#TS/#SS)."""
+    cdef u32 lo, hi, addr, typ, err = (sel & 0xFFFC) | ext
+    cdef int st
+    if (sel & 0xFFFC) == 0:
+        return raise_exc(c, 10, ext, 1)
+    st = read_desc(c, sel, &lo, &hi, &addr)
+    if st:
+        if st == ST_FAULT:
+            return raise_exc(c, 10, err, 1)
+        return st
+    typ = (hi >> 8) & 0xF
+    if (sel & 3) != <u32>dpl or ((hi >> 13) & 3) != <u32>dpl or not (hi & 0x1000) \
+            or (typ & 8) or not (typ & 2):
+        return raise_exc(c, 10, err, 1)
+    if not (hi & 0x8000):
+        return raise_exc(c, 12, err, 1)
+    if not (typ & 1):
+        hi |= 0x100
+        st = lwr_sys(c, addr + 4, 4, hi)
+        if st:
+            return st
+    seg_from_desc(out, sel, lo, hi)
+    return 0
+
+
+cdef int deliver_real(CtxC* c, int vec) noexcept nogil:
+    cdef u32 v
+    cdef int st
+    if <u32>vec * 4 + 3 > c.cpu.idtr.limit:
+        return raise_exc(c, 13, <u32>vec * 8 + 2, 1)
+    st = lrd_sys(c, c.cpu.idtr.base + <u32>vec * 4, 4, &v)
+    if st:
+        return st
+    st = push(c, 2, c.cpu.eflags & 0xFFFF)
+    if st == 0:
+        st = push(c, 2, c.cpu.seg[S_CS].sel)
+    if st == 0:
+        st = push(c, 2, c.cpu.eip & 0xFFFF)
+    if st:
+        return st
+    c.cpu.eflags &= ~(<u32>(F_IF | F_TF | F_AC | F_RF))
+    c.cpu.seg[S_CS].sel = <u16>(v >> 16)
+    c.cpu.seg[S_CS].base = (v >> 16) << 4
+    seg_update_flat(&c.cpu.seg[S_CS])
+    c.cpu.eip = v & 0xFFFF
+    return 0
+
+
+cdef int deliver_prot(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
+    cdef u32 ext = 0 if kind == EV_SOFT else 1
+    cdef u32 gerr = <u32>vec * 8 + 2 + ext
+    cdef u32 lo, hi, clo, chi, caddr, typ, sel, off, cdpl, nss = 0, nesp = 0
+    cdef u32 old_ss, old_esp, old_cs, old_eip, old_fl
+    cdef int st, size, inner
+    cdef SegC newss
+    if <u32>vec * 8 + 7 > c.cpu.idtr.limit:
+        return raise_exc(c, 13, gerr, 1)
+    st = lrd_sys(c, c.cpu.idtr.base + <u32>vec * 8, 4, &lo)
+    if st == 0:
+        st = lrd_sys(c, c.cpu.idtr.base + <u32>vec * 8 + 4, 4, &hi)
+    if st:
+        return st
+    typ = (hi >> 8) & 0x1F
+    if typ == 5:
+        return ST_UNSUPPORTED_FAR        # a task gate: hardware task switch
+    if typ != 6 and typ != 7 and typ != 0xE and typ != 0xF:
+        return raise_exc(c, 13, gerr, 1)
+    if kind == EV_SOFT and ((hi >> 13) & 3) < c.cpu.cpl:
+        return raise_exc(c, 13, <u32>vec * 8 + 2, 1)
+    if not (hi & 0x8000):
+        return raise_exc(c, 11, gerr, 1)
+    size = 4 if typ & 8 else 2
+    sel = lo >> 16
+    off = (lo & 0xFFFF) | (hi & 0xFFFF0000U) if size == 4 else lo & 0xFFFF
+    if (sel & 0xFFFC) == 0:
+        return raise_exc(c, 13, ext, 1)
+    st = read_desc(c, sel, &clo, &chi, &caddr)
+    if st:
+        if st == ST_FAULT:
+            c.exc_err |= ext
+        return st
+    cdpl = (chi >> 13) & 3
+    if not (chi & 0x1000) or not (chi & 0x800) or cdpl > c.cpu.cpl:
+        return raise_exc(c, 13, (sel & 0xFFFC) | ext, 1)
+    if not (chi & 0x8000):
+        return raise_exc(c, 11, (sel & 0xFFFC) | ext, 1)
+    if c.cpu.eflags & F_VM:
+        return ST_UNSUPPORTED_FAR        # virtual-8086 mode
+    inner = not (chi & 0x400) and cdpl < c.cpu.cpl
+    if inner:
+        st = tss_stack(c, cdpl, &nss, &nesp, ext)
+        if st:
+            return st
+        st = load_inner_ss(c, nss, cdpl, &newss, ext)
+        if st:
+            return st
+    seg_from_desc(&c.tmpseg, (sel & 0xFFFC) | (cdpl if inner else c.cpu.cpl), clo, chi)
+    if off > c.tmpseg.limit:
+        return raise_exc(c, 13, ext, 1)
+    old_ss = c.cpu.seg[S_SS].sel
+    old_esp = c.cpu.regs[4]
+    old_cs = c.cpu.seg[S_CS].sel
+    old_eip = c.cpu.eip
+    old_fl = c.cpu.eflags
+    if inner:
+        # the new stack's pushes are ring-cdpl accesses (paging checks them so)
+        c.cpu.cpl = <u8>cdpl
+        c.cpu.seg[S_SS] = newss
+        c.cpu.regs[4] = nesp
+        st = push(c, size, old_ss)
+        if st == 0:
+            st = push(c, size, old_esp)
+    else:
+        st = 0
+    if st == 0:
+        st = push(c, size, old_fl)
+    if st == 0:
+        st = push(c, size, old_cs)
+    if st == 0:
+        st = push(c, size, old_eip)
+    if st == 0 and has_err:
+        st = push(c, size, err)
+    if st:
+        if st == ST_FAULT and c.exc_vec == 12:
+            c.exc_err = ((nss & 0xFFFC) if inner else 0) | ext
+        return st
+    if not (chi & 0x100):
+        st = lwr_sys(c, caddr + 4, 4, chi | 0x100)
+        if st:
+            return st
+        c.tmpseg.attr |= 1
+    c.cpu.seg[S_CS] = c.tmpseg
+    c.cpu.eip = off
+    c.cpu.eflags &= ~(<u32>(F_TF | F_NT | F_RF | F_VM))
+    if not (typ & 1):
+        c.cpu.eflags &= ~(<u32>F_IF)
+    return 0
+
+
+cdef int deliver(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
+    """Deliver one event with the pushed EIP already in c.cpu.eip.  Returns 0,
+    or a status with the CPU's control state unchanged (ST_FAULT: the fault the
+    delivery raised, in c.exc_*)."""
+    cdef u32 esp = c.cpu.regs[4], eip = c.cpu.eip, fl = c.cpu.eflags
+    cdef SegC cs = c.cpu.seg[S_CS]
+    cdef SegC ss = c.cpu.seg[S_SS]
+    cdef u8 cpl = c.cpu.cpl
+    cdef int st
+    if c.cpu.cr[0] & 1:
+        st = deliver_prot(c, vec, err, has_err, kind)
+    else:
+        st = deliver_real(c, vec)
+    if st:
+        c.cpu.regs[4] = esp
+        c.cpu.eip = eip
+        c.cpu.eflags = fl
+        c.cpu.seg[S_CS] = cs
+        c.cpu.seg[S_SS] = ss
+        c.cpu.cpl = cpl
+        return st
+    c.cpu.halted = 0
+    c.cpu.shadow = 0
+    c.vec_count[vec & 0xFF] += 1
+    return 0
+
+
+cdef int take_event(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
+    """Deliver an exception or interrupt (the pushed EIP in c.cpu.eip), with the
+    double-fault rules for faults raised on the way.  Returns 0 when the guest's
+    handler is next, else an ExitCode (an intercepted exception, a triple fault,
+    something bt cannot do)."""
+    cdef int st, nv, first = vec, fhas = has_err
+    cdef u32 ferr = err
+    while True:
+        if intercepted(c, vec, kind == EV_SOFT):
+            c.exc_vec = vec
+            c.exc_err = err
+            c.exc_has_err = has_err
+            c.exit_kind = EXIT_EXCEPTION
+            return EXIT_EXCEPTION
+        st = deliver(c, vec, err, has_err, kind)
+        if st == 0:
+            return 0
+        if st == ST_UNSUPPORTED_FAR:
+            c.exit_kind = EXIT_UNSUPPORTED
+            c.exit_addr = 0x10000 | vec      # reported as "delivery through a task gate / v86"
+            return EXIT_UNSUPPORTED
+        if st != ST_FAULT:
+            return c.exit_kind
+        nv = c.exc_vec
+        c.exc_count[nv & 31] += 1
+        if vec == 8:
+            c.exit_kind = EXIT_TRIPLE_FAULT
+            c.exc_vec = first
+            c.exc_err = ferr
+            c.exc_has_err = fhas
+            c.exit_addr = nv
+            return EXIT_TRIPLE_FAULT
+        if kind != EV_SOFT and ((exc_class(vec) == 1 and exc_class(nv) == 1) or
+                                (exc_class(vec) == 2 and exc_class(nv) >= 1)):
+            c.exc_count[8] += 1
+            vec = 8
+            err = 0
+            has_err = 1
+        else:
+            vec = nv
+            err = c.exc_err
+            has_err = c.exc_has_err
+        kind = EV_EXT
