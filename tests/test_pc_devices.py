@@ -860,7 +860,7 @@ def test_guest_reads_the_pit_in_virtual_time(strategy):
     """A guest programs counter 0 and latches it; the count it reads is the data sheet's
     function of virtual time: 1000 ns per instruction here."""
     m = Machine(strategy=strategy)
-    clock = VirtualClock(lambda: m.core.insns, ns_per_insn=1000)
+    clock = VirtualClock(lambda: m.core.vclock, ns_per_insn=1000)
     add_pc_devices(m, clock)
     code = asm("""
         mov al, 0x34
@@ -1074,7 +1074,7 @@ def test_guest_reads_the_rtc_in_virtual_time(strategy):
     (2000-01-01 00:00:00): the guest reads second 2, minute 0, year 00, century 20."""
     def run_once():
         m = Machine(strategy=strategy)
-        add_pc_devices(m, VirtualClock(lambda: m.core.insns, ns_per_insn=10_000_000))
+        add_pc_devices(m, VirtualClock(lambda: m.core.vclock, ns_per_insn=10_000_000))
         m.mem.write(0x1000, asm("""
             mov ecx, 100
         a:
@@ -1112,3 +1112,81 @@ def test_pit_stepping_deadline_to_deadline_loses_nothing():
         pic.io_write(0x20, 1, 0x20)
     assert pit.irq0_edges == 500 and pit.lost_ticks == 0
     assert pic.irq_counts == {0: 500}
+
+
+def _flat_pm_tables(m, handlers):
+    """A flat GDT (0x08 code, 0x10 data) and an IDT of 32-bit interrupt gates."""
+    gdt = bytes(8) + bytes.fromhex("ffff0000009acf00") + bytes.fromhex("ffff00000092cf00")
+    m.mem.write(0x3000, gdt)
+    m.core.set_dtr(0, 0x3000, len(gdt) - 1)
+    idt = bytearray(256 * 8)
+    for vec, off in handlers.items():
+        idt[vec * 8:vec * 8 + 8] = (off & 0xFFFF).to_bytes(2, "little") + \
+            (0x08).to_bytes(2, "little") + bytes([0, 0x8E]) + (off >> 16).to_bytes(2, "little")
+    m.mem.write(0x4000, bytes(idt))
+    m.core.set_dtr(1, 0x4000, len(idt) - 1)
+
+
+def run_pit_guest(strategy):
+    """A guest programs the PIC (base 0x20) and PIT counter 0 (mode 2, N = 1193), then
+    HLTs with IF=1 until its IRQ 0 handler ran 5 times.  Virtual time skips ahead at
+    each HLT; the 5th interrupt comes at PIT edge 1 + 5N after the count's load."""
+    N = 1193
+    m = Machine(strategy=strategy)
+    pc = add_pc_devices(m)
+    handler = 0x2000
+    m.mem.write(handler, asm("""
+        inc dword ptr [0x5000]
+        push eax
+        mov al, 0x20
+        out 0x20, al
+        pop eax
+        iretd
+    """, addr=handler))
+    _flat_pm_tables(m, {0x20: handler})
+    m.mem.write(0x1000, asm(f"""
+        mov al, 0x11
+        out 0x20, al
+        mov al, 0x20
+        out 0x21, al
+        mov al, 0x04
+        out 0x21, al
+        mov al, 0x01
+        out 0x21, al
+        mov al, 0xFE
+        out 0x21, al
+        mov al, 0x34
+        out 0x43, al
+        mov al, {N & 0xFF}
+        out 0x40, al
+        mov al, {N >> 8}
+        out 0x40, al
+        sti
+    wait:
+        hlt
+        cmp dword ptr [0x5000], 5
+        jb wait
+        cli
+        hlt
+    """))
+    m.cpu.eip = 0x1000
+    m.cpu.esp = 0x9000
+    ex = m.run(max_insns=1_000_000)
+    assert ex.kind == ExitKind.HLT and not m.cpu.eflags & 0x200
+    assert m.mem.read_u32(0x5000) == 5
+    assert pc.pit.irq0_edges == 5 and pc.pit.lost_ticks == 0
+    assert pc.pic.irq_counts == {0: 5} and pc.pic.spurious == 0
+    assert m.core.idle > 0                        # HLT skipped ahead, it did not spin
+    # the count's MSB was written by the 15th instruction (14 retired: t = 14 ns)
+    fifth = edge_ns(tick_of(14) + 1 + 5 * N)
+    assert fifth <= pc.clock.now_ns() <= fifth + 20
+    return pc.clock.now_ns(), m.core.insns, m.core.idle
+
+
+def test_guest_takes_pit_interrupts_through_the_pic(strategy):
+    run_pit_guest(strategy)
+
+
+def test_guest_pit_interrupts_identical_across_strategies():
+    runs = {run_pit_guest(s) for s in ("interp", "block", "chain", "block")}
+    assert len(runs) == 1                         # same time, instructions, idle
