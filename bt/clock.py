@@ -135,7 +135,9 @@ class VirtualClock:
         if s["mode"] != self.mode:
             raise ValueError(f"snapshot clock mode {s['mode']!r} != {self.mode!r}")
         if self.mode == "virtual":
-            self._offset_ns = s["offset_ns"]
+            # continue from the saved time whatever the source reads now (a machine
+            # snapshot may not restore every count the source adds up)
+            self._offset_ns = s["now_ns"] - self.source() * self._num // self._den
         else:
             self._offset_ns = 0
             self._host_t0 = time.perf_counter_ns() - s["now_ns"]

@@ -1190,3 +1190,54 @@ def test_guest_takes_pit_interrupts_through_the_pic(strategy):
 def test_guest_pit_interrupts_identical_across_strategies():
     runs = {run_pit_guest(s) for s in ("interp", "block", "chain", "block")}
     assert len(runs) == 1                         # same time, instructions, idle
+
+
+def test_snapshot_in_the_middle_of_timer_interrupts(strategy):
+    N = 1193
+    m = Machine(strategy=strategy)
+    pc = add_pc_devices(m)
+    m.mem.write(0x2000, asm("""
+        inc dword ptr [0x5000]
+        mov al, 0x20
+        out 0x20, al
+        iretd
+    """, addr=0x2000))
+    _flat_pm_tables(m, {0x20: 0x2000})
+    m.mem.write(0x1000, asm(f"""
+        mov al, 0x11
+        out 0x20, al
+        mov al, 0x20
+        out 0x21, al
+        mov al, 0x04
+        out 0x21, al
+        mov al, 0x01
+        out 0x21, al
+        mov al, 0xFE
+        out 0x21, al
+        mov al, 0x34
+        out 0x43, al
+        mov al, {N & 0xFF}
+        out 0x40, al
+        mov al, {N >> 8}
+        out 0x40, al
+        sti
+    wait:
+        hlt
+        cmp dword ptr [0x5000], 5
+        jb wait
+        cli
+        hlt
+    """))
+    m.cpu.eip = 0x1000
+    m.cpu.esp = 0x9000
+    m.run(max_insns=40)                           # two interrupts taken, some idle time
+    assert 1 <= m.mem.read_u32(0x5000) < 5
+    snap = m.snapshot()
+    t_snap = pc.clock.now_ns()
+    m.run(max_insns=1_000_000)
+    end = (pc.clock.now_ns(), m.core.insns, m.mem.read_u32(0x5000))
+    m.restore(snap)
+    assert pc.clock.now_ns() == t_snap
+    m.run(max_insns=1_000_000)
+    assert (pc.clock.now_ns(), m.core.insns, m.mem.read_u32(0x5000)) == end
+    assert end[2] == 5

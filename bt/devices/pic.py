@@ -331,3 +331,5 @@ class PicPair(Device):
         self.spurious_irqs = dict(s["spurious_irqs"])
         self._intr = s["intr"]
         self._update()
+        if self.on_intr_change is not None:
+            self.on_intr_change(self._intr)     # the CPU's INTR input follows the restore
