@@ -6,6 +6,12 @@ class Device:
 
     Subclasses list the ports they answer as ``ports = [(first, count), ...]`` and
     MMIO windows as ``mmio = [(base, size), ...]``; the machine registers them.
+
+    A timer device (see bt.clock.VirtualClock.add_timer) also has
+    ``next_deadline_ns(now_ns) -> int | None``, the clock time of its next interrupt
+    edge not yet raised (None: none pending), and ``update(now_ns)``, which raises the
+    interrupts for everything that happened up to now_ns.  Its registers are computed
+    from the clock when read; it is never called per tick.
     """
 
     name = "device"
@@ -33,7 +39,3 @@ class Device:
 
     def set_state(self, state):
         pass
-
-    def timer(self, now):
-        """Called with virtual time when next_deadline() has passed; None: no timer."""
-        return None

@@ -8,6 +8,12 @@ Registers (offset from the base; DLAB = LCR bit 7):
 Transmission is instantaneous: LSR always shows THRE and TEMT.  Received bytes
 come from a string given up front, or from stdin read by a background thread.
 Loopback mode (MCR bit 4) feeds THR back into the receiver as the chip does.
+
+Interrupts: ``irq_line`` (callable(level) or None) is driven with the UART's interrupt
+output as a PC board wires it: the pending IIR condition, gated by MCR OUT2 (bit 3),
+which PC serial drivers set to connect the UART to its IRQ.  It is re-evaluated after
+every register access and ``feed()``; bytes the stdin thread receives are noticed at
+the next access or ``update_irq()`` (the thread never calls into the PIC).
 """
 import collections
 import sys
@@ -22,10 +28,14 @@ IER_RDA, IER_THRE = 0x01, 0x02
 class Uart16550(Device):
     name = "uart"
 
-    def __init__(self, base=0x3F8, irq=4, out=None, input_data=b"", stdin=False):
-        """out: a file-like with write(str) and flush(), a callable(bytes), or None."""
+    def __init__(self, base=0x3F8, irq=4, out=None, input_data=b"", stdin=False,
+                 irq_line=None):
+        """out: a file-like with write(str) and flush(), a callable(bytes), or None.
+        irq_line: callable(level) driven with the interrupt output (see above), or None."""
         self.base = base
         self.irq = irq
+        self.irq_line = irq_line
+        self._line = 0
         self.ports = [(base, 8)]
         self._out = out
         self.output = bytearray()        # everything the guest transmitted
@@ -45,6 +55,15 @@ class Uart16550(Device):
         self.fcr = 0
         self.thr_empty_pending = False   # THRE interrupt condition, cleared by reading IIR
         self.lsr_errors = 0
+        self.update_irq()
+
+    def update_irq(self):
+        """Drive irq_line with the interrupt output (pending condition and OUT2)."""
+        level = 1 if (self.mcr & 0x08 and self.irq_pending) else 0
+        if level != self._line:
+            self._line = level
+            if self.irq_line is not None:
+                self.irq_line(level)
 
     def _stdin_reader(self):
         while True:
@@ -58,6 +77,7 @@ class Uart16550(Device):
         """Queue bytes for the guest to receive."""
         with self._lock:
             self._rx.extend(data.encode() if isinstance(data, str) else data)
+        self.update_irq()
 
     def _transmit(self, byte):
         if self.mcr & 0x10:              # loopback: back into our own receiver
@@ -92,6 +112,12 @@ class Uart16550(Device):
         return fifo | 0x01
 
     def io_read(self, port, size):
+        v = self._io_read(port)
+        if self.irq_line is not None:
+            self.update_irq()
+        return v
+
+    def _io_read(self, port):
         r = port - self.base
         dlab = self.lcr & 0x80
         if r == 0:
@@ -125,8 +151,12 @@ class Uart16550(Device):
         return self.scr
 
     def io_write(self, port, size, value):
+        self._io_write(port, value & 0xFF)
+        if self.irq_line is not None:
+            self.update_irq()
+
+    def _io_write(self, port, value):
         r = port - self.base
-        value &= 0xFF
         dlab = self.lcr & 0x80
         if r == 0:
             if dlab:
@@ -156,10 +186,12 @@ class Uart16550(Device):
     def state(self):
         return {"ier": self.ier, "lcr": self.lcr, "mcr": self.mcr, "scr": self.scr,
                 "dll": self.dll, "dlm": self.dlm, "fcr": self.fcr,
-                "thr_empty_pending": self.thr_empty_pending, "rx": bytes(self._rx)}
+                "thr_empty_pending": self.thr_empty_pending, "rx": bytes(self._rx),
+                "line": self._line}
 
     def set_state(self, s):
         for k in ("ier", "lcr", "mcr", "scr", "dll", "dlm", "fcr", "thr_empty_pending"):
             setattr(self, k, s[k])
+        self._line = s.get("line", 0)    # the PIC's own state holds the line's level
         with self._lock:
             self._rx = collections.deque(s["rx"])
