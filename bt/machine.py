@@ -48,6 +48,7 @@ class ExitKind(enum.IntEnum):
     GUEST_EXIT = 9       # the guest wrote the exit port; Exit.status holds (v << 1) | 1
     IRQ = 10             # internal: INTR is up, Machine acknowledges the PIC and delivers
     TRIPLE_FAULT = 11    # a fault while delivering a double fault: the CPU shut down
+    RESET = 12           # the guest pulsed the reset line (keyboard controller 0xFE, port 0x92)
 
 
 EXCEPTION_NAMES = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
@@ -309,6 +310,14 @@ class Machine:
         on_triple_fault: "stop" (end the run with ``ExitKind.TRIPLE_FAULT`` and a
             report of the exception that could not be delivered) or "reset" (reset
             the CPU into real mode at the reset vector, as a PC does).
+        pc: attach the PC platform devices (8259A PIC pair, 8254 PIT, CMOS RTC,
+            8042 keyboard controller; ``m.pc``), driven by ``m.clock``.
+        clock: "virtual" (time advances with retired instructions, ``ns_per_insn``
+            each: deterministic, the same run every time) or "host" (wall-clock time).
+        ns_per_insn: the virtual clock's rate (1.0: a 1 GHz CPU at one instruction
+            per cycle).
+        rtc_start: the RTC's start time (None: 2000-01-01 00:00:00 UTC, deterministic;
+            "host": now; epoch seconds or a datetime).
 
     Devices: COM1 16550A UART (``m.uart``), the exit port at 0xF4 (``m.exit_port``), POST
     codes at 0x80 (``m.post``), the 0xE9 debug console (``m.debugcon``).  More devices:
@@ -317,7 +326,8 @@ class Machine:
 
     def __init__(self, ram_size=16 << 20, strategy="block", mode="prot",
                  max_blocks=65536, cpuid=None, serial=None, serial_input=b"",
-                 serial_stdin=False, debugcon=None, intercept=None, on_triple_fault="stop"):
+                 serial_stdin=False, debugcon=None, intercept=None, on_triple_fault="stop",
+                 pc=True, clock="virtual", ns_per_insn=1.0, rtc_start=None):
         if strategy not in STRATEGIES:
             raise BtError(f"unknown strategy {strategy!r} (choose from: {', '.join(STRATEGIES)})")
         if mode not in ("prot", "real"):
@@ -329,6 +339,10 @@ class Machine:
         if on_triple_fault not in ("stop", "reset"):
             raise BtError(f"on_triple_fault must be 'stop' or 'reset', got {on_triple_fault!r}")
         self.on_triple_fault = on_triple_fault
+        if clock not in ("virtual", "host"):
+            raise BtError(f"unknown clock {clock!r} (choose from: virtual, host)")
+        if not ns_per_insn > 0:
+            raise BtError(f"ns_per_insn must be positive, got {ns_per_insn!r}")
         self.ram = np.zeros(ram_size, dtype=np.uint8)
         self.core = Core(self.ram, strategy, max_blocks)
         self.cpu = Cpu(self)
@@ -360,6 +374,15 @@ class Machine:
         self.post = self.add_device(PostPort(core=self.core))
         self.debugcon = self.add_device(DebugConsole(out=debugcon if debugcon is not None
                                                      else serial))
+        self.pc = None
+        self._reset_request = False
+        if pc:
+            from bt.clock import VirtualClock
+            from bt.devices.platform import add_pc_devices
+            core = self.core
+            self.pc = add_pc_devices(self, VirtualClock(lambda: core.vclock, ns_per_insn, clock),
+                                     rtc_start=rtc_start)
+            self.pc.kbc.on_reset = self._request_reset
 
     # ------------------------------------------------------------------ hooks
     def hook_add(self, kind, fn):
@@ -504,7 +527,7 @@ class Machine:
                 if kind == ExitKind.IO:
                     self._complete_io()
                     left -= 1
-                    if self._guest_exit is not None:
+                    if self._guest_exit is not None or self._reset_request:
                         kind = ExitKind.STOP
                     elif left > 0:
                         continue
@@ -528,6 +551,12 @@ class Machine:
                     err.add_note(f"bt: raised by a device or a hook during the guest instruction "
                                  f"at eip={self.core.eip:#x}")
                     raise err
+                if kind == ExitKind.STOP and self._reset_request:
+                    self._reset_request = False
+                    self.core.request_stop_clear()
+                    return Exit(kind=ExitKind.RESET, eip=self.core.eip,
+                                message=f"the guest reset the machine (keyboard controller) "
+                                        f"at eip={self.core.eip:#x}")
                 if kind == ExitKind.STOP and self._guest_exit is not None:
                     status, self._guest_exit = self._guest_exit, None
                     self.core.request_stop_clear()
@@ -567,9 +596,19 @@ class Machine:
             dl = self.clock.next_deadline_ns()
             if dl is None:
                 return False
-            core.idle = core.idle + max(0, self.clock.insns_until(dl))
+            if self.clock.mode == "host":
+                # wall-clock time: wait for the deadline instead of skipping to it
+                time.sleep(max(0, dl - self.clock.now_ns()) / 1e9)
+            else:
+                core.idle = core.idle + max(0, self.clock.insns_until(dl))
             self.clock.run_due()
         return bool(core.irq_line)
+
+    def _request_reset(self):
+        # the keyboard controller pulsed the CPU's reset line: finish the I/O
+        # instruction, then end the run (there is no BIOS to reset into)
+        self._reset_request = True
+        self.core.request_stop()
 
     def _to_reset_vector(self):
         # the state after RESET: CS=F000 with base FFFF0000, EIP=FFF0
@@ -681,6 +720,11 @@ class Machine:
         d["callouts"] = {OP_NAMES.get(k, str(k)).lower(): v for k, v in d["callouts"].items()}
         d["exceptions"] = {EXCEPTION_NAMES.get(k, str(k)): v for k, v in d["exceptions"].items()}
         d["io_exits"] = self.io_exits
+        d["idle_insns"] = self.core.idle
+        if self.pc is not None:
+            d["irqs"] = dict(sorted(self.pc.pic.irq_counts.items()))
+            d["spurious_irqs"] = self.pc.pic.spurious
+            d["virtual_time_ns"] = self.clock.now_ns()
         d["post_codes"] = self.post.count
         d["unmapped_port_reads"] = dict(self.ports.unmapped_reads)
         d["unmapped_port_writes"] = dict(self.ports.unmapped_writes)
@@ -691,6 +735,7 @@ class Machine:
     def snapshot(self):
         """A copy of the whole machine state (CPU and RAM)."""
         return {"cpu": self.cpu.state, "ram": self.ram.copy(), "insns": self.core.insns,
+                "idle": self.core.idle, "irq_line": self.core.irq_line,
                 "devices": [d.state() for d in self.devices]}
 
     def restore(self, snap):
@@ -698,5 +743,7 @@ class Machine:
         self.ram[:] = snap["ram"]
         self.cpu.state = snap["cpu"]
         self.core.insns = snap["insns"]
+        self.core.idle = snap.get("idle", 0)
+        self.core.irq_line = snap.get("irq_line", 0)
         for d, st in zip(self.devices, snap["devices"]):
             d.set_state(st)

@@ -455,23 +455,23 @@ def test_port_io(strategy):
         mov bl, al
         mov al, 0x41
         out dx, al
-        in ax, 0x60
+        in ax, 0xb0
         mov cx, ax
         mov eax, 0x11223344
-        out 0x61, eax
-        in al, 0x70
+        out 0xb1, eax
+        in al, 0xb8
         hlt
     """)
     m = machine(strategy, code)
     dev = Dev()
     m.ports.register(dev, 0x2F8, 8)
-    m.ports.register(dev, 0x60, 2)
+    m.ports.register(dev, 0xB0, 2)
     run_to_halt(m)
     assert m.cpu.bl == (0x5A + 0x2F8) & 0xFF
-    assert m.cpu.cx == 0x5A + 0x60
+    assert m.cpu.cx == 0x5A + 0xB0
     assert m.cpu.al == 0xFF                 # unmapped: all ones
-    assert dev.log == [("r", 0x2F8, 1), ("w", 0x2F8, 1, 0x41), ("r", 0x60, 2), ("w", 0x61, 4, 0x11223344)]
-    assert m.stats["unmapped_port_reads"] == {0x70: 1}
+    assert dev.log == [("r", 0x2F8, 1), ("w", 0x2F8, 1, 0x41), ("r", 0xB0, 2), ("w", 0xB1, 4, 0x11223344)]
+    assert m.stats["unmapped_port_reads"] == {0xB8: 1}
     assert m.stats["insns"] == 11
 
 

@@ -840,7 +840,7 @@ def test_uart_irq_line_gated_by_out2():
 
 # ====================================================================== machine wiring
 def test_add_pc_devices_wires_ports_and_timers():
-    m = Machine(ram_size=32 << 20)
+    m = Machine(ram_size=32 << 20, pc=False)
     pc = add_pc_devices(m)
     assert pc.clock.timers == (pc.pit, pc.rtc)
     assert m.ports.read(0x21, 1) == 0xFF          # the PIC answers
@@ -859,7 +859,7 @@ def test_add_pc_devices_wires_ports_and_timers():
 def test_guest_reads_the_pit_in_virtual_time(strategy):
     """A guest programs counter 0 and latches it; the count it reads is the data sheet's
     function of virtual time: 1000 ns per instruction here."""
-    m = Machine(strategy=strategy)
+    m = Machine(strategy=strategy, pc=False)
     clock = VirtualClock(lambda: m.core.vclock, ns_per_insn=1000)
     add_pc_devices(m, clock)
     code = asm("""
@@ -1004,7 +1004,7 @@ def test_clock_host_snapshot_resumes():
 
 
 def test_machine_snapshot_restores_device_time(strategy):
-    m = Machine(strategy=strategy)
+    m = Machine(strategy=strategy, pc=False)
     pc = add_pc_devices(m)
     code = asm("""
         mov al, 0x34
@@ -1073,7 +1073,7 @@ def test_guest_reads_the_rtc_in_virtual_time(strategy):
     """At 10 ms per instruction, 203 instructions are 2.03 s after the default start
     (2000-01-01 00:00:00): the guest reads second 2, minute 0, year 00, century 20."""
     def run_once():
-        m = Machine(strategy=strategy)
+        m = Machine(strategy=strategy, pc=False)
         add_pc_devices(m, VirtualClock(lambda: m.core.vclock, ns_per_insn=10_000_000))
         m.mem.write(0x1000, asm("""
             mov ecx, 100
@@ -1132,7 +1132,7 @@ def run_pit_guest(strategy):
     HLTs with IF=1 until its IRQ 0 handler ran 5 times.  Virtual time skips ahead at
     each HLT; the 5th interrupt comes at PIT edge 1 + 5N after the count's load."""
     N = 1193
-    m = Machine(strategy=strategy)
+    m = Machine(strategy=strategy, pc=False)
     pc = add_pc_devices(m)
     handler = 0x2000
     m.mem.write(handler, asm("""
@@ -1194,7 +1194,7 @@ def test_guest_pit_interrupts_identical_across_strategies():
 
 def test_snapshot_in_the_middle_of_timer_interrupts(strategy):
     N = 1193
-    m = Machine(strategy=strategy)
+    m = Machine(strategy=strategy, pc=False)
     pc = add_pc_devices(m)
     m.mem.write(0x2000, asm("""
         inc dword ptr [0x5000]
