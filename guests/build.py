@@ -26,7 +26,11 @@ DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bt", "guests")
 GUESTS = {
     "hello": ["hello/hello.c"],
     "selfcheck": ["selfcheck/selfcheck.c", "selfcheck/ops.S"],
+    "systest": ["systest/systest.c", "systest/user.S", "sysrt/sys.c", "sysrt/sysstub.S"],
+    "pagetest": ["pagetest/pagetest.c", "pagetest/page.S", "sysrt/sys.c", "sysrt/sysstub.S"],
 }
+# Guests that run only as kernels (privileged instructions): no native twin.
+KERNEL_ONLY = {"systest", "pagetest"}
 RT = ["rt/rt.c"]
 KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
 NATIVE_RT = ["rt/platform_linux.c"]
@@ -36,7 +40,7 @@ NATIVE_RT = ["rt/platform_linux.c"]
 # no debug info: the output depends on the sources alone.
 CFLAGS = ["-O2", "-march=i686", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
           "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
-          "-fno-pic", "-fno-pie", "-g0", "-I", "rt"]
+          "-fno-pic", "-fno-pie", "-g0", "-I", "rt", "-I", "sysrt"]
 KERNEL_FLAGS = ["-target", "x86-freestanding-none", "-ffreestanding",
                 "-T", "rt/kernel.ld", "-Wl,--build-id=none", "-Wl,--strip-debug", "-static"]
 NATIVE_FLAGS = ["-target", "x86-linux-musl", "-static", "-no-pie", "-Wl,--build-id=none"]
