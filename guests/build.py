@@ -4,6 +4,7 @@
     python guests/build.py                 # every guest -> bt/guests/<name>.elf (package data)
     python guests/build.py --out DIR       # ... into DIR instead
     python guests/build.py --native DIR    # the native oracles: static i386 Linux programs
+                                           # (not systest/pagetest: ring 0 only)
     python guests/build.py hello           # only the named guests
 
 A guest is a Multiboot v1 ELF kernel linked at 1 MiB (rt/kernel.ld).  Its native
@@ -106,10 +107,12 @@ def main(argv=None):
     ap.add_argument("--out", default=DEFAULT_OUT, help="where the kernels go (default: bt/guests)")
     ap.add_argument("--native", metavar="DIR", help="build the native Linux oracles into DIR instead")
     args = ap.parse_args(argv)
-    names = args.names or list(GUESTS)
+    names = args.names or [n for n in GUESTS if not (args.native and n in KERNEL_ONLY)]
     for n in names:
         if n not in GUESTS:
             ap.error(f"unknown guest {n!r} (have {', '.join(GUESTS)})")
+        if args.native and n in KERNEL_ONLY:
+            ap.error(f"guest {n!r} runs only as a kernel (privileged instructions): no native build")
     have = zig_version()
     if have != ZIG_VERSION:
         print(f"guests/build.py: warning: zig {have}, but the committed guests were built "

@@ -194,8 +194,7 @@ static void test_ring3(void)
     check("gp_ring3_saved_ss", caught.uss, UDATA);
     check("gp_ring3_frame_on_esp0", caught.frame_at + sizeof(struct frame), tss.esp0);
 
-    arm_resume(0);                       /* any exception: recorded, then back to the kernel */
-    arm_return();
+    arm_return();                        /* any exception: recorded, then back to the kernel */
     u32 n = caught.n;
     user((u32)u_io_allowed, U_EFLAGS);
     check_noexc("io_bitmap_allows_port_0x80", n);
