@@ -64,11 +64,14 @@ static void pic_init(void)
 void sys_init(void)
 {
     pic_init();
+    /* Code and data descriptors start with the Accessed bit set, as the CPU
+       would set it on the first load (SDM 3.4.5.1): LAR then reads the same
+       whether or not a segment has been loaded yet. */
     gdt[0] = 0;
-    gdt[1] = seg_desc(0, 0xFFFFF, 0x9A, 0xC);           /* ring 0 code, execute/read */
-    gdt[2] = seg_desc(0, 0xFFFFF, 0x92, 0xC);           /* ring 0 data, read/write */
-    gdt[3] = seg_desc(0, 0xFFFFF, 0xFA, 0xC);           /* ring 3 code */
-    gdt[4] = seg_desc(0, 0xFFFFF, 0xF2, 0xC);           /* ring 3 data */
+    gdt[1] = seg_desc(0, 0xFFFFF, 0x9B, 0xC);           /* ring 0 code, execute/read */
+    gdt[2] = seg_desc(0, 0xFFFFF, 0x93, 0xC);           /* ring 0 data, read/write */
+    gdt[3] = seg_desc(0, 0xFFFFF, 0xFB, 0xC);           /* ring 3 code */
+    gdt[4] = seg_desc(0, 0xFFFFF, 0xF3, 0xC);           /* ring 3 data */
     tss.ss0 = KDATA;
     tss.esp0 = (u32)kstack0_top;
     tss.iomap = (u16)((u32)tss.iobitmap - (u32)&tss);
