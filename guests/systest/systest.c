@@ -21,7 +21,9 @@
 extern char u_exit[], u_hlt[], u_cli[], u_sti[], u_movcr0[], u_movcr3w[], u_lgdt[], u_lidt[],
     u_rdtsc[], u_int20[], u_in_denied[], u_in_denied_insn[], u_out_denied[],
     u_out_denied_insn[], u_io_allowed[], u_iopl3[], u_popf_iopl0[], u_syscall[], u_sysenter[],
-    u_callgate[], u_task[], sysenter_entry[], gate_target[],
+    u_callgate[], u_task[], u_rdmsr[], rdmsr_insn[], u_wrmsr[], wrmsr_insn[], u_clts[],
+    u_invlpg[], u_wbinvd[], u_movdr7[], u_sysexit[], sysexit_insn[], u_sysenter_cs0[],
+    sysenter_cs0_insn[], u_int3[], u_int3_next[], sysenter_entry[], gate_target[],
     code16[];
 extern u32 g_gate_cs, g_gate_esp, g_gate_ccs, g_gate_cesp, g_gate_css;
 extern u8 saved_gdtr[8], saved_idtr[8];
@@ -104,6 +106,15 @@ static void test_ring0_exceptions(void)
     /* #SS: a not-present segment into SS (MOV SS: #SS(selector)). */
     PROBE("", "mov %%ax, %%ss", : : "a"(NP_DATA) : "memory");
     check_exc("ss_load_not_present", 12, NP_DATA, probe_eip, KCODE);
+
+    /* #DF: a #GP whose gate is not present raises #NP during its delivery; two
+       contributory exceptions make a double fault, error code 0 (SDM table 6-5).
+       The saved CS:EIP of a #DF are undefined: not checked. */
+    idt[13] &= ~(1ull << 47);
+    PROBE("", "mov %%ax, %%ds", : : "a"(BEYOND_GDT) : "memory");
+    idt[13] |= 1ull << 47;
+    __asm__ volatile("mov %0, %%ds" : : "r"(KDATA));
+    check("df_np_during_gp_delivery", (caught.vec << 16) | caught.err, 8 << 16);
 
     /* #GP with selector error codes and with 0. */
     PROBE("", "mov %%ax, %%ds", : : "a"(BEYOND_GDT) : "memory");
@@ -189,6 +200,13 @@ static void test_ring3(void)
     gp3("gp_ring3_mov_from_cr3", u_movcr3w, U_EFLAGS, u_movcr3w, 0);
     gp3("gp_ring3_lgdt", u_lgdt, U_EFLAGS, u_lgdt, 0);
     gp3("gp_ring3_lidt", u_lidt, U_EFLAGS, u_lidt, 0);
+    gp3("gp_ring3_rdmsr", u_rdmsr, U_EFLAGS, rdmsr_insn, 0);
+    gp3("gp_ring3_wrmsr", u_wrmsr, U_EFLAGS, wrmsr_insn, 0);
+    gp3("gp_ring3_clts", u_clts, U_EFLAGS, u_clts, 0);
+    gp3("gp_ring3_invlpg", u_invlpg, U_EFLAGS, u_invlpg, 0);
+    gp3("gp_ring3_wbinvd", u_wbinvd, U_EFLAGS, u_wbinvd, 0);
+    gp3("gp_ring3_mov_from_dr7", u_movdr7, U_EFLAGS, u_movdr7, 0);
+    gp3("gp_ring3_sysexit", u_sysexit, U_EFLAGS, sysexit_insn, 0);
     /* IOPL-sensitive at CPL 3 > IOPL 0 (no VME/PVI). */
     gp3("gp_ring3_cli_iopl0", u_cli, U_EFLAGS, u_cli, 0);
     gp3("gp_ring3_sti_iopl0", u_sti, U_EFLAGS, u_sti, 0);
@@ -229,6 +247,17 @@ static void test_ring3(void)
     check("int80_saved_cs_rpl3", sc_cs, UCODE);
     check("int80_kernel_stack_is_tss_esp0", sc_on_esp0, 1);
     check("int80_user_esp_restored", uexit.edi, (u32)ustack_top);
+
+    /* INT3 at CPL 3: a trap through the DPL 3 gate, on the TSS stack. */
+    arm_return();
+    user((u32)u_int3, U_EFLAGS);
+    disarm();
+    check_exc("bp_ring3_int3_trap", 3, 0, (u32)u_int3_next, UCODE);
+    check("bp_ring3_frame_on_esp0", caught.frame_at + sizeof(struct frame), tss.esp0);
+
+    /* SYSENTER with IA32_SYSENTER_CS = 0: #GP(0) (SDM SYSENTER). */
+    wrmsr(0x174, 0, 0);
+    gp3("gp_sysenter_cs_zero", u_sysenter_cs0, U_EFLAGS, sysenter_cs0_insn, 0);
 
     /* SYSENTER/SYSEXIT: CS = IA32_SYSENTER_CS, SS = CS + 8; SYSEXIT to CS + 16 | 3,
        SS = CS + 24 | 3 (SDM SYSENTER, SYSEXIT). */

@@ -36,6 +36,53 @@ u_int20:
         int     $0x20                   /* gate DPL 0 < CPL 3: #GP(0x20 * 8 + 2) */
         jmp     u_exit
 
+/* More instructions only CPL 0 may execute: #GP(0).  Each is harmless if it
+   wrongly ran (reads, or a cache/TLB flush). */
+        .globl u_rdmsr, u_wrmsr, u_clts, u_invlpg, u_wbinvd, u_movdr7, u_sysexit, u_sysenter_cs0
+u_rdmsr:
+        mov     $0x10, %ecx
+        rdmsr_insn:
+        rdmsr
+        jmp     u_exit
+u_wrmsr:
+        mov     $0x175, %ecx            /* IA32_SYSENTER_ESP: rewritten before use */
+        xor     %eax, %eax
+        xor     %edx, %edx
+        wrmsr_insn:
+        wrmsr
+        jmp     u_exit
+u_clts: clts
+        jmp     u_exit
+u_invlpg:
+        invlpg  u_exit
+        jmp     u_exit
+u_wbinvd:
+        wbinvd
+        jmp     u_exit
+u_movdr7:
+        mov     %dr7, %eax
+        jmp     u_exit
+u_sysexit:
+        mov     %esp, %ecx
+        mov     $u_exit, %edx
+        sysexit_insn:
+        sysexit
+        jmp     u_exit
+/* SYSENTER with IA32_SYSENTER_CS = 0: #GP(0). */
+u_sysenter_cs0:
+        mov     %esp, %ecx
+        mov     $u_exit, %edx
+        sysenter_cs0_insn:
+        sysenter
+        jmp     u_exit
+        .globl rdmsr_insn, wrmsr_insn, sysexit_insn, sysenter_cs0_insn
+
+/* INT3 at CPL 3 through the DPL 3 gate: a trap, saved EIP after it. */
+        .globl u_int3, u_int3_next
+u_int3: int3
+u_int3_next:
+        jmp     u_exit
+
 /* I/O: port 0x80 is allowed by the TSS bitmap, 0x84 is not. */
         .globl u_in_denied, u_in_denied_insn, u_out_denied, u_out_denied_insn, u_io_allowed
 u_in_denied:
