@@ -55,6 +55,7 @@ isr_return:
 
 /* Abandon the handler's frame: back to run_user's caller on the kernel stack. */
 back_to_kernel:
+        cli                             /* INT 0x80 is a trap gate: IF may be the user's */
         movl    $0, sys_return
         mov     kctx_esp, %esp
         pop     %ebp
