@@ -16,6 +16,7 @@
 #define LDT_SEL     0x50
 #define CODE16      0x58    /* 16-bit code, base = code16 */
 #define XO_CODE     0x70    /* execute-only code */
+#define USMALL_SS   0x7B    /* ring-3 data, limit 0xFFF (index 15, RPL 3) */
 #define BEYOND_GDT  0x1F8   /* index 63: beyond the GDT limit */
 
 extern char u_exit[], u_hlt[], u_cli[], u_sti[], u_movcr0[], u_movcr3w[], u_lgdt[], u_lidt[],
@@ -23,7 +24,8 @@ extern char u_exit[], u_hlt[], u_cli[], u_sti[], u_movcr0[], u_movcr3w[], u_lgdt
     u_out_denied_insn[], u_io_allowed[], u_iopl3[], u_popf_iopl0[], u_syscall[], u_sysenter[],
     u_callgate[], u_task[], u_rdmsr[], rdmsr_insn[], u_wrmsr[], wrmsr_insn[], u_clts[],
     u_invlpg[], u_wbinvd[], u_movdr7[], u_sysexit[], sysexit_insn[], u_sysenter_cs0[],
-    sysenter_cs0_insn[], u_int3[], u_int3_next[], sysenter_entry[], gate_target[],
+    sysenter_cs0_insn[], u_int3[], u_int3_next[], u_ss_limit[],
+    u_ss_limit_insn[], u_ac[], u_ac_insn[], sysenter_entry[], gate_target[],
     code16[];
 extern u32 g_gate_cs, g_gate_esp, g_gate_ccs, g_gate_cesp, g_gate_css;
 extern u8 saved_gdtr[8], saved_idtr[8];
@@ -49,6 +51,7 @@ static void setup_descriptors(void)
     gdt[LDT_SEL >> 3] = seg_desc((u32)ldt, sizeof ldt - 1, 0x82, 0x0);
     gdt[CODE16 >> 3] = seg_desc((u32)code16, 0xFFFF, 0x9B, 0x0); /* D = 0 */
     gdt[XO_CODE >> 3] = seg_desc(0, 0xFFFFF, 0x99, 0xC);        /* type 9: execute-only, accessed */
+    gdt[USMALL_SS >> 3] = seg_desc(0, 0xFFF, 0xF3, 0x4);
     tss.iobitmap[0x80 / 8] &= (u8)~(1u << (0x80 % 8));          /* allow port 0x80 only */
     __asm__ volatile("sgdt saved_gdtr\n\tsidt saved_idtr" : : : "memory");
 }
@@ -128,11 +131,21 @@ static void test_ring0_exceptions(void)
     PROBE("", "mov %%ax, %%ds", : : "a"(XO_CODE) : "memory");
     __asm__ volatile("mov %0, %%ds" : : "r"(KDATA));
     check_exc("gp_execute_only_in_ds", 13, XO_CODE, probe_eip, KCODE);
-    /* Not checked: #GP(0) for a write through a read-only data segment or an
-       access beyond a data segment's limit, and #SS(0) beyond a stack segment's
-       limit: the SDM is clear, but qemu-system-i386 (TCG), the oracle these
-       kernels are validated against, does not check limits and rights on data
-       accesses, so no expectation here could be confirmed on this machine. */
+    /* Limits and rights on data accesses.  qemu-system-i386 (TCG) does not check
+       these, so under QEMU they FAIL; this host's CPU proves them natively with
+       LDT segments from modify_ldt (tests/test_sys_guests.py, segcheck_native.c). */
+    static u32 ro_target;
+    ro_target = 0x1234;
+    PROBE("mov %%ax, %%fs", "movl $1, %%fs:(%%ecx)", : : "a"(RO_DATA), "c"(&ro_target) : "memory");
+    __asm__ volatile("mov %0, %%fs" : : "r"(KDATA));
+    check_exc("gp_write_readonly_segment", 13, 0, probe_eip, KCODE);
+    check("readonly_segment_unchanged", ro_target, 0x1234);
+    PROBE("mov %%ax, %%fs", "mov %%fs:0x1000, %%eax", : : "a"(SMALL_DATA) : "memory");
+    __asm__ volatile("mov %0, %%fs" : : "r"(KDATA));
+    check_exc("gp_beyond_limit", 13, 0, probe_eip, KCODE);
+    PROBE("mov %%ax, %%fs", "mov %%fs:0xFFE, %%eax", : : "a"(SMALL_DATA) : "memory");
+    __asm__ volatile("mov %0, %%fs" : : "r"(KDATA));
+    check_exc("gp_dword_straddles_limit", 13, 0, probe_eip, KCODE);
     n = caught.n;
     PROBE("mov %%ax, %%fs", "mov %%fs:0xFFC, %%eax", : : "a"(SMALL_DATA) : "memory");
     __asm__ volatile("mov %0, %%fs" : : "r"(KDATA));
@@ -287,6 +300,21 @@ static void test_ring3(void)
     check("callgate_caller_esp", g_gate_cesp, (u32)ustack_top - 8);
     check("callgate_stack_is_tss_esp0", g_gate_esp, tss.esp0 - 24);
     check("callgate_retf_pops_params", uexit.edi, uexit.ebp);
+
+    /* #SS(0): a push beyond the limit of a ring-3 stack segment (QEMU: no check). */
+    arm_return();
+    user((u32)u_ss_limit, U_EFLAGS);
+    disarm();
+    check_exc("ss_ring3_stack_limit", 12, 0, (u32)u_ss_limit_insn, UCODE);
+    check("ss_ring3_saved_ss_esp", (caught.uss << 16) ^ caught.uesp, (USMALL_SS << 16) ^ 0x2000);
+
+    /* #AC(0): a misaligned load at CPL 3 with CR0.AM = 1 and EFLAGS.AC = 1 (QEMU: no check). */
+    WRCR(0, RDCR(0) | 0x40000);
+    arm_return();
+    user((u32)u_ac, U_EFLAGS | 0x40000);
+    disarm();
+    WRCR(0, RDCR(0) & ~0x40000u);
+    check_exc("ac_ring3_misaligned_load", 17, 0, (u32)u_ac_insn, UCODE);
 
     /* RDTSC: allowed at CPL 3 unless CR4.TSD; always at CPL 0. */
     arm_return();

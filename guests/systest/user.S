@@ -77,6 +77,23 @@ u_sysenter_cs0:
         jmp     u_exit
         .globl rdmsr_insn, wrmsr_insn, sysexit_insn, sysenter_cs0_insn
 
+/* #SS(0): a ring-3 stack segment (0x7B, limit 0xFFF) and a PUSH beyond its limit. */
+        .globl u_ss_limit, u_ss_limit_insn
+u_ss_limit:
+        mov     $0x7B, %ax
+        mov     %ax, %ss
+        mov     $0x2000, %esp
+u_ss_limit_insn:
+        push    %eax
+        jmp     u_exit
+
+/* #AC: a misaligned dword load at CPL 3 with CR0.AM = 1 and EFLAGS.AC = 1. */
+        .globl u_ac, u_ac_insn
+u_ac:   mov     $g_gate_cs, %ebx
+u_ac_insn:
+        mov     1(%ebx), %eax
+        jmp     u_exit
+
 /* INT3 at CPL 3 through the DPL 3 gate: a trap, saved EIP after it. */
         .globl u_int3, u_int3_next
 u_int3: int3
