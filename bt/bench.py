@@ -57,9 +57,26 @@ NANO_OPS = {1: "out+in", 2: "cli+sti", 3: "call+ret", 4: "pushf+popf", 5: "cpuid
 NANO_N = {0: 5_000_000, 1: 50_000, 2: 5_000_000, 3: 5_000_000, 4: 5_000_000,
           5: 2_000_000, 6: 5_000_000}
 NANO_QUICK_N = {op: 2_000 for op in NANO_N}
+# Ops that need IDT delivery, paging, ring 3 (their own GDT/TSS/IDT from guests/sysrt):
+# run only on NANO_SYS_RUNNERS until bt has these (then add bt-* there).
+NANO_SYS_OPS = {7: "int80+iret", 8: "sysenter+sysexit", 9: "mov cr3", 10: "invlpg",
+                11: "#PF round trip", 12: "#DE round trip", 13: "pte write+invlpg"}
+NANO_SYS_RUNNERS = ("qemu-system",)
+NANO_N.update({7: 2_000_000, 8: 2_000_000, 9: 500_000, 10: 2_000_000, 11: 500_000,
+               12: 2_000_000, 13: 2_000_000})
+NANO_QUICK_N = {op: 2_000 for op in NANO_N}
 NANO_NOT_YET = ("INT 0x80 round trip", "SYSENTER/SYSEXIT round trip", "MOV CR3",
                 "INVLPG", "page-fault round trip", "#DE round trip", "PTE write + INVLPG")
-NANO_NOT_YET_WHY = "needs IDT delivery/paging (not yet in bt)"
+NANO_NOT_YET_WHY = ("needs IDT delivery/paging (not yet in bt); measured on "
+                    + ", ".join(NANO_SYS_RUNNERS) + " only")
+
+_NANO_ALL = {**NANO_OPS, **NANO_SYS_OPS}
+
+
+def _nano_ops(runner):
+    """The nano ops a runner measures."""
+    return list(NANO_OPS) + (list(NANO_SYS_OPS) if runner in NANO_SYS_RUNNERS else [])
+
 
 RUNNERS = ("bt-block", "bt-chain", "bt-interp", "unicorn", "unicorn-hook",
            "qemu-system", "qemu-user", "native")
@@ -124,7 +141,7 @@ class Builder:
         except ImportError:
             raise BenchError("bt bench builds its workloads with zig's clang: pip install ziglang")
         h = hashlib.sha256(self.build.zig_version().encode())
-        for d in (self.wdir, os.path.join(src, "guests", "rt")):
+        for d in (self.wdir, os.path.join(src, "guests", "rt"), os.path.join(src, "guests", "sysrt")):
             for f in sorted(os.listdir(d)):
                 p = os.path.join(d, f)
                 if os.path.isfile(p):
@@ -180,7 +197,11 @@ class Builder:
         if os.path.exists(out):
             return out
         if workload == "nano":
-            objs = [self._obj(os.path.join(self.wdir, "nano.c"), "nano")]
+            sysrt = os.path.join(self.src, "guests", "sysrt")
+            objs = [self._obj(os.path.join(self.wdir, "nano.c"), "nano"),
+                    self._obj(os.path.join(self.wdir, "nano_sys.S"), "nano_sys"),
+                    self._obj(os.path.join(sysrt, "sys.c"), "sysrt_sys"),
+                    self._obj(os.path.join(sysrt, "sysstub.S"), "sysrt_stub")]
         else:
             objs = [self._obj(os.path.join(self.wdir, "driver.c"), "driver"),
                     self._obj(os.path.join(self.wdir, workload + ".c"), workload)]
@@ -402,7 +423,7 @@ def run_bench(runners, workloads, quick=False, reps=3, builder=None, nano=True,
     nano_n = NANO_QUICK_N if quick else NANO_N
     nano_runners = [r for r in active if r.name in NANO_RUNNERS] if nano else []
     for r in nano_runners:
-        for op in [0] + list(NANO_OPS):
+        for op in [0] + _nano_ops(r.name):
             for kind, n in (("empty", 0), ("full", nano_n[op])):
                 nano_jobs.append((r, f"op{op}", kind, builder.image("mb", "nano", n, op=op)))
     times, outs, insns = {}, {}, {}
@@ -492,7 +513,7 @@ def _summarize(active, skipped, workloads, sizes, times, outs, insns, reps, quic
                              "runners": res}
     for r in nano_runners:
         per = {}
-        for op in [0] + list(NANO_OPS):
+        for op in [0] + _nano_ops(r.name):
             full = times.get((r.name, f"op{op}", "full"), [])
             empty = times.get((r.name, f"op{op}", "empty"), [])
             if full and empty and "done" in outs.get((r.name, f"op{op}", "full"), ""):
@@ -501,9 +522,9 @@ def _summarize(active, skipped, workloads, sizes, times, outs, insns, reps, quic
                 doc["failures"].append(f"nano op{op}/{r.name}: "
                                        f"{outs.get((r.name, f'op{op}', 'full'), 'no run')[:200]}")
         loop = per.get(0, 0.0)
-        doc["nano"][r.name] = {"n": {NANO_OPS.get(op, "loop"): v for op, v in nano_n.items()},
+        doc["nano"][r.name] = {"n": {_NANO_ALL.get(op, "loop"): v for op, v in nano_n.items()},
                                "loop_ns": per.get(0),
-                               "ns_per_op": {NANO_OPS[op]: v - loop for op, v in per.items()
+                               "ns_per_op": {_NANO_ALL[op]: v - loop for op, v in per.items()
                                              if op}}
     if nano_runners:
         doc["nano_not_yet"] = {op: NANO_NOT_YET_WHY for op in NANO_NOT_YET}
@@ -560,6 +581,8 @@ def format_table(doc):
         lines.append("")
     if doc.get("nano"):
         names = list(NANO_OPS.values())
+        if any(_NANO_ALL[op] in e["ns_per_op"] for e in doc["nano"].values() for op in NANO_SYS_OPS):
+            names += list(NANO_SYS_OPS.values())
         lines.append("privileged nanobenchmarks (ns per operation, whole-process time of n "
                      "operations minus the empty run, minus the bare loop)")
         ns = next(iter(doc["nano"].values()))["n"]

@@ -4,6 +4,7 @@
     python guests/build.py                 # every guest -> bt/guests/<name>.elf (package data)
     python guests/build.py --out DIR       # ... into DIR instead
     python guests/build.py --native DIR    # the native oracles: static i386 Linux programs
+                                           # (not systest/pagetest: ring 0 only)
     python guests/build.py hello           # only the named guests
 
 A guest is a Multiboot v1 ELF kernel linked at 1 MiB (rt/kernel.ld).  Its native
@@ -26,7 +27,11 @@ DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bt", "guests")
 GUESTS = {
     "hello": ["hello/hello.c"],
     "selfcheck": ["selfcheck/selfcheck.c", "selfcheck/ops.S"],
+    "systest": ["systest/systest.c", "systest/user.S", "sysrt/sys.c", "sysrt/sysstub.S"],
+    "pagetest": ["pagetest/pagetest.c", "pagetest/page.S", "sysrt/sys.c", "sysrt/sysstub.S"],
 }
+# Guests that run only as kernels (privileged instructions): no native twin.
+KERNEL_ONLY = {"systest", "pagetest"}
 RT = ["rt/rt.c"]
 KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
 NATIVE_RT = ["rt/platform_linux.c"]
@@ -36,7 +41,7 @@ NATIVE_RT = ["rt/platform_linux.c"]
 # no debug info: the output depends on the sources alone.
 CFLAGS = ["-O2", "-march=i686", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
           "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
-          "-fno-pic", "-fno-pie", "-g0", "-I", "rt"]
+          "-fno-pic", "-fno-pie", "-g0", "-I", "rt", "-I", "sysrt"]
 KERNEL_FLAGS = ["-target", "x86-freestanding-none", "-ffreestanding",
                 "-T", "rt/kernel.ld", "-Wl,--build-id=none", "-Wl,--strip-debug", "-static"]
 NATIVE_FLAGS = ["-target", "x86-linux-musl", "-static", "-no-pie", "-Wl,--build-id=none"]
@@ -102,10 +107,12 @@ def main(argv=None):
     ap.add_argument("--out", default=DEFAULT_OUT, help="where the kernels go (default: bt/guests)")
     ap.add_argument("--native", metavar="DIR", help="build the native Linux oracles into DIR instead")
     args = ap.parse_args(argv)
-    names = args.names or list(GUESTS)
+    names = args.names or [n for n in GUESTS if not (args.native and n in KERNEL_ONLY)]
     for n in names:
         if n not in GUESTS:
             ap.error(f"unknown guest {n!r} (have {', '.join(GUESTS)})")
+        if args.native and n in KERNEL_ONLY:
+            ap.error(f"guest {n!r} runs only as a kernel (privileged instructions): no native build")
     have = zig_version()
     if have != ZIG_VERSION:
         print(f"guests/build.py: warning: zig {have}, but the committed guests were built "
