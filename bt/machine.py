@@ -22,7 +22,7 @@ STRATEGIES = ("interp", "block", "chain")
 
 # Default CPU model: a P6-family part that reports only what bt implements.
 # No FPU bit until the x87 issue lands; no PSE/PGE until paging does.
-CPUID_FEATURES_EDX = (1 << 4) | (1 << 5) | (1 << 8) | (1 << 15)   # TSC MSR CX8 CMOV
+CPUID_FEATURES_EDX = (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 15)   # TSC MSR CX8 SEP CMOV
 DEFAULT_CPUID = {
     0: (1, int.from_bytes(b"Genu", "little"), int.from_bytes(b"ntel", "little"),
         int.from_bytes(b"ineI", "little")),

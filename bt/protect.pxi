@@ -142,6 +142,29 @@ cdef int return_outer(CtxC* c, UopC* u, u32 sel, u32 off, u32 fl, int is_iret) n
     return ST_JUMP
 
 
+cdef int task_return_checks(CtxC* c, UopC* u) noexcept nogil:
+    # IRET with NT=1 returns to the task in the TSS back link: the link must
+    # name a busy TSS in the GDT (#TS(link) otherwise, before any state changes,
+    # SDM vol. 2 IRET).  The task switch itself is not implemented.
+    cdef u32 link, lo, hi, addr, typ
+    cdef int st = lrd_sys(c, c.cpu.tr.base, 2, &link)
+    if st:
+        return st
+    if link & 4:
+        return raise_exc(c, 10, link & 0xFFFC, 1)
+    st = read_desc(c, link, &lo, &hi, &addr)
+    if st:
+        if st == ST_FAULT:
+            return raise_exc(c, 10, link & 0xFFFC, 1)
+        return st
+    typ = (hi >> 8) & 0x1F
+    if typ != 3 and typ != 0xB:
+        return raise_exc(c, 10, link & 0xFFFC, 1)
+    if not (hi & 0x8000):
+        return raise_exc(c, 11, link & 0xFFFC, 1)
+    return unsupported(c, u)          # a task switch
+
+
 cdef int far_return(CtxC* c, UopC* u) noexcept nogil:
     """RETF and IRET in every mode bt runs: real mode, the same level, an outer level."""
     cdef int osz = u.d.osz, is_iret = u.d.op == OP_IRET, st
@@ -157,7 +180,7 @@ cdef int far_return(CtxC* c, UopC* u) noexcept nogil:
     sel &= 0xFFFF
     if is_iret and prot(c):
         if c.cpu.eflags & F_NT:
-            return unsupported(c, u)        # a task return
+            return task_return_checks(c, u)
         if osz == 4 and (t & F_VM) and c.cpu.cpl == 0:
             return unsupported(c, u)        # a return to virtual-8086 mode
     if prot(c) and (sel & 0xFFFC) != 0 and (sel & 3) > c.cpu.cpl:
