@@ -104,7 +104,9 @@ def cmd_run(args):
         image = guests.path(image)          # a bundled guest by name: bt run selfcheck
     out, closer = _open_serial(args.serial)
     m = Machine(ram_size=args.memory, strategy=args.strategy, serial=out,
-                serial_stdin=args.serial_stdin, max_blocks=args.tcache_size)
+                serial_stdin=args.serial_stdin, max_blocks=args.tcache_size,
+                clock=args.clock, ns_per_insn=args.ns_per_insn,
+                rtc_start=_rtc_start(args.rtc_start), on_triple_fault=args.on_triple_fault)
     if args.log_unmapped:
         m.ports.log_unmapped = lambda msg: print(f"[bt] {msg}", file=sys.stderr)
     kind = load_image(m, image, cmdline=args.append or "", modules=args.module,
@@ -160,15 +162,34 @@ def cmd_run(args):
     if not args.quiet or rc == EXIT_GUEST_CRASH:
         print(f"[bt] {msg}; {stats['insns']:,} instructions in {dt:.3f} s "
               f"({stats['insns'] / max(dt, 1e-9) / 1e6:.1f} MIPS)", file=sys.stderr)
-    if args.print_stats or ex is None:
+    if args.print_stats or ex is None or args.stats == "-":
         print("[bt] counters:\n" + format_stats(stats), file=sys.stderr)
-    if args.stats:
+    if args.stats and args.stats != "-":
         try:
             with open(args.stats, "w") as f:
                 json.dump(stats, f, indent=2, default=str)
         except OSError as e:
             print(f"bt: error: cannot write --stats {args.stats}: {e.strerror}", file=sys.stderr)
     return rc
+
+
+def _positive_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {s!r}")
+    return v
+
+
+def _rtc_start(s):
+    if s is None or s == "host":
+        return s
+    try:
+        return int(s, 0)
+    except ValueError:
+        raise BtError(f"--rtc-start {s!r}: expected seconds since 1970 or 'host'")
 
 
 def _positive(s):
@@ -226,7 +247,18 @@ def main(argv=None):
     r.add_argument("--tcache-size", type=_positive, default=65536, metavar="BLOCKS",
                    help="bound on cached translated blocks; a full cache is flushed "
                    "(default 65536)")
-    r.add_argument("--stats", metavar="FILE", help="write the counters as JSON")
+    r.add_argument("--clock", choices=("virtual", "host"), default="virtual",
+                   help="guest time: 'virtual' advances with retired instructions "
+                   "(deterministic, the default) or 'host' follows the wall clock")
+    r.add_argument("--ns-per-insn", type=_positive_float, default=1.0, metavar="NS",
+                   help="virtual clock rate: nanoseconds per instruction (default 1.0)")
+    r.add_argument("--rtc-start", default=None, metavar="EPOCH|host",
+                   help="RTC start time: seconds since 1970, or 'host' (default "
+                   "2000-01-01 00:00:00 UTC, deterministic)")
+    r.add_argument("--on-triple-fault", choices=("stop", "reset"), default="stop",
+                   help="stop with a report (default) or reset the CPU")
+    r.add_argument("--stats", metavar="FILE", help="write the counters as JSON ('-': print "
+                   "them as a table)")
     r.add_argument("--print-stats", action="store_true", help="print the counters at the end")
     r.add_argument("--log-unmapped", action="store_true", help="log unmapped port accesses")
     r.add_argument("-q", "--quiet", action="store_true", help="only the guest's output")

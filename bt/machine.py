@@ -729,6 +729,7 @@ class Machine:
         d["unmapped_port_reads"] = dict(self.ports.unmapped_reads)
         d["unmapped_port_writes"] = dict(self.ports.unmapped_writes)
         d["run_ns"] = self.run_ns
+        d["mips"] = round(d["insns"] / self.run_ns * 1e3, 2) if self.run_ns else 0.0
         d["strategy"] = self.strategy
         return d
 
