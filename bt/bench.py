@@ -52,30 +52,32 @@ WHAT = {
 # Privileged nanobenchmarks: op number in bench/workloads/nano.c -> name.
 NANO_OPS = {1: "out+in", 2: "cli+sti", 3: "call+ret", 4: "pushf+popf", 5: "cpuid", 6: "rdtsc"}
 # Iterations per op: whole-process timing has ~0.1 s of start-up jitter, so n must
-# make the op's total time large against it.  OUT+IN is a Python device access in bt
-# (microseconds), so it gets fewer.  Op 0 (the bare loop) is per-iteration, subtracted.
-NANO_N = {0: 5_000_000, 1: 50_000, 2: 5_000_000, 3: 5_000_000, 4: 5_000_000,
+# make the op's total time large against it.  Op 0 (the bare loop) is per-iteration,
+# subtracted.
+NANO_N = {0: 5_000_000, 1: 2_000_000, 2: 5_000_000, 3: 5_000_000, 4: 5_000_000,
           5: 2_000_000, 6: 5_000_000}
-NANO_QUICK_N = {op: 2_000 for op in NANO_N}
-# Ops that need IDT delivery, paging, ring 3 (their own GDT/TSS/IDT from guests/sysrt):
-# run only on NANO_SYS_RUNNERS until bt has these (then add bt-* there).
+# Ops that need IDT delivery, paging, ring 3 (their own GDT/TSS/IDT from guests/sysrt).
 NANO_SYS_OPS = {7: "int80+iret", 8: "sysenter+sysexit", 9: "mov cr3", 10: "invlpg",
                 11: "#PF round trip", 12: "#DE round trip", 13: "pte write+invlpg"}
 NANO_SYS_RUNNERS = ("qemu-system",)
+# the system ops bt runs so far (the rest need paging)
+NANO_SYS_BT = (7, 8, 12)
 NANO_N.update({7: 2_000_000, 8: 2_000_000, 9: 500_000, 10: 2_000_000, 11: 500_000,
                12: 2_000_000, 13: 2_000_000})
 NANO_QUICK_N = {op: 2_000 for op in NANO_N}
-NANO_NOT_YET = ("INT 0x80 round trip", "SYSENTER/SYSEXIT round trip", "MOV CR3",
-                "INVLPG", "page-fault round trip", "#DE round trip", "PTE write + INVLPG")
-NANO_NOT_YET_WHY = ("needs IDT delivery/paging (not yet in bt); measured on "
-                    + ", ".join(NANO_SYS_RUNNERS) + " only")
+NANO_NOT_YET = tuple(NANO_SYS_OPS[op] for op in NANO_SYS_OPS if op not in NANO_SYS_BT)
+NANO_NOT_YET_WHY = "needs paging (not yet in bt)"
 
 _NANO_ALL = {**NANO_OPS, **NANO_SYS_OPS}
 
 
 def _nano_ops(runner):
     """The nano ops a runner measures."""
-    return list(NANO_OPS) + (list(NANO_SYS_OPS) if runner in NANO_SYS_RUNNERS else [])
+    if runner in NANO_SYS_RUNNERS:
+        return list(NANO_OPS) + list(NANO_SYS_OPS)
+    if runner.startswith("bt"):
+        return list(NANO_OPS) + list(NANO_SYS_BT)
+    return list(NANO_OPS)
 
 
 RUNNERS = ("bt-block", "bt-chain", "bt-interp", "unicorn", "unicorn-hook",
