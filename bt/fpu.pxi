@@ -496,6 +496,7 @@ cdef int fpu_exec(CtxC* c, UopC* u) noexcept nogil:
         if st:
             return st
         f.cw |= 0x3F                                # then masks every exception
+        fpu_update_es(f)                            # (which clears ES and B)
         return 0
     if kind == FK_FNSAVE:
         n = fpu_env_store(c, b, u.d.osz)
