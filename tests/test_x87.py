@@ -22,7 +22,7 @@ import struct
 import pytest
 
 from bt import ExitKind, Machine
-from tests.x87_host import HostX87, fnsave_image, parse_fnsave
+from tests.x87_host import HostX87, fnsave_image, fxsave_image, parse_fnsave
 
 RAM = 1 << 20
 CODE = 0x1000
@@ -471,3 +471,61 @@ def test_vs_unicorn(strategy, machines):
         if d:
             raise AssertionError(f"{bytes([esc, modrm]).hex()} from {fmt_state(st)} mem={mem.hex()} "
                                  f"eflags={eflags:#x}:\n  " + "\n  ".join(d))
+
+
+# ---------------------------------------------------------------- FXSAVE/FXRSTOR
+
+FXBUF = 0x11000       # 16-byte aligned
+
+
+def test_fxsave_fxrstor_vs_host(strategy, machines):
+    """FXSAVE (0F AE /0) against the host's FXSAVE of the same state: control,
+    status, abridged tag word and the registers (the pointers and MXCSR are the
+    host's own there); FXRSTOR (0F AE /1) of an image, then FNSAVE, against the
+    host doing the same."""
+    rng = random.Random(7)
+    m = _bt(machines, strategy).m
+    for _ in range(200):
+        st = rand_state(rng, unmask=True, pending=True)
+        # FXSAVE: frstor [STATE]; fxsave [ebx]; hlt
+        _, want, _, _ = HOST.run_bytes(b"\x0f\xae\x07", st, nmem=512)
+        m.mem.write(CODE, b"\xdd\x25" + struct.pack("<I", STATE) + b"\x0f\xae\x03\xf4")
+        m.mem.write(STATE, fnsave_image(st))
+        m.mem.write(FXBUF, bytes(512))
+        m.cpu.ebx = FXBUF
+        m.cpu.eip = CODE
+        assert m.run(10).kind == ExitKind.HLT
+        got = m.mem.read(FXBUF, 512)
+        assert got[0:6] == want[0:6], (got[:6].hex(), want[:6].hex())
+        assert got[32:160] == want[32:160]
+        # FXRSTOR: fxrstor [ebx]; fnsave [OUT]; hlt, from an image with ES possibly set
+        st2 = rand_state(rng, unmask=True, pending=True)
+        img = fxsave_image(st2)
+        himg, _, _, _ = HOST.run_bytes(b"\x0f\xae\x0f", st, mem=img)
+        m.mem.write(CODE, b"\x0f\xae\x0b\xdd\x35" + struct.pack("<I", OUT) + b"\xf4")
+        m.mem.write(FXBUF, img)
+        m.cpu.eip = CODE
+        assert m.run(10).kind == ExitKind.HLT
+        g, w = parse_fnsave(m.mem.read(OUT, 108)), parse_fnsave(himg)
+        assert g == w, (g, w)
+
+
+def test_fxsave_faults(strategy):
+    m = Machine(ram_size=RAM, strategy=strategy)
+    m.mem.write(CODE, b"\x0f\xae\x03\xf4")         # fxsave [ebx]
+    m.cpu.ebx = FXBUF + 8
+    m.cpu.eip = CODE
+    ex = m.run(10)
+    assert (ex.kind, ex.vector, ex.error_code, m.cpu.eip) == (ExitKind.EXCEPTION, 13, 0, CODE)
+    m.cpu.ebx = FXBUF
+    m.cpu.cr0 = m.cpu.cr0 | 8                       # TS
+    ex = m.run(10)
+    assert (ex.kind, ex.vector, m.cpu.eip) == (ExitKind.EXCEPTION, 7, CODE)
+    m.cpu.cr0 = m.cpu.cr0 & ~8
+    assert m.run(10).kind == ExitKind.HLT
+    # FXRSTOR of an MXCSR with reserved bits: #GP(0)
+    m.mem.write(FXBUF + 24, struct.pack("<I", 0x10000))
+    m.mem.write(CODE, b"\x0f\xae\x0b\xf4")
+    m.cpu.eip = CODE
+    ex = m.run(10)
+    assert (ex.kind, ex.vector, m.cpu.eip) == (ExitKind.EXCEPTION, 13, CODE)

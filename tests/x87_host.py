@@ -4,7 +4,7 @@ that loads a full x87 state, runs one x87 instruction and saves the state.
     push rdx; popfq            EFLAGS for FCMOVcc (arithmetic flags only)
     fxrstor [rcx]              the state, from a 512-byte FXSAVE image
     <the instruction>          memory operand rewritten to [rdi]
-    mov [rdi+0x70], ax         AX (FNSTSW AX)
+    mov [rdi+0x3f0], ax        AX (FNSTSW AX)
     pushfq; pop rax            EFLAGS after it (FCOMI & co.)
     fnsave [rsi]               the state after it (108-byte image), host x87 reset
     ret
@@ -44,14 +44,18 @@ class HostX87:
         self._fx = ctypes.create_string_buffer(512 + 64)
         self._fx_addr = (ctypes.addressof(self._fx) + 63) & ~63
         self._out = ctypes.create_string_buffer(108)
-        self._mem = ctypes.create_string_buffer(128)
+        self._membuf = ctypes.create_string_buffer(1024 + 64)
+        self._mem = (ctypes.addressof(self._membuf) + 63) & ~63
 
     def _fn(self, esc, modrm):
-        key = (esc, modrm if modrm >= 0xC0 else (modrm & 0x38))
+        return self._fn_bytes(_host_bytes(esc, modrm))
+
+    def _fn_bytes(self, insn):
+        key = insn
         f = self._fns.get(key)
         if f is None:
-            code = (b"\x52\x9d" + b"\x0f\xae\x09" + _host_bytes(esc, modrm) +
-                    b"\x66\x89\x47\x70" +          # mov [rdi+0x70], ax (FNSTSW AX)
+            code = (b"\x52\x9d" + b"\x0f\xae\x09" + insn +
+                    b"\x66\x89\x87\xf0\x03\x00\x00" +   # mov [rdi+0x3f0], ax (FNSTSW AX)
                     b"\x9c\x58" + b"\xdd\x36" + b"\xc3")
             off = self._next
             assert off + 32 <= 16384
@@ -66,11 +70,16 @@ class HostX87:
     def run(self, esc, modrm, state, mem=b"", eflags=0):
         """Run escape/modrm from state (see fxsave_image); returns (fnsave image,
         memory operand bytes (112), EFLAGS, AX)."""
+        return self.run_bytes(_host_bytes(esc, modrm), state, mem, eflags)
+
+    def run_bytes(self, insn, state, mem=b"", eflags=0, nmem=112):
+        """Like run() for host instruction bytes (memory operand [rdi], 64-byte
+        aligned, 1 KiB); returns nmem bytes of it."""
         ctypes.memmove(self._fx_addr, fxsave_image(state), 512)
-        ctypes.memmove(self._mem, mem.ljust(128, b"\0"), 128)
-        fl = self._fn(esc, modrm)(self._mem, self._out, eflags & 0x8D5, self._fx_addr)
-        raw = self._mem.raw
-        return self._out.raw, raw[:112], fl & 0xFFFFFFFF, struct.unpack_from("<H", raw, 112)[0]
+        ctypes.memmove(self._mem, mem.ljust(1024, b"\0"), 1024)
+        fl = self._fn_bytes(insn)(self._mem, self._out, eflags & 0x8D5, self._fx_addr)
+        raw = ctypes.string_at(self._mem, 1024)
+        return self._out.raw, raw[:nmem], fl & 0xFFFFFFFF, struct.unpack_from("<H", raw, 0x3F0)[0]
 
 
 def fxsave_image(s):
