@@ -26,13 +26,14 @@ DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bt", "guests")
 GUESTS = {
     "hello": ["hello/hello.c"],
     "selfcheck": ["selfcheck/selfcheck.c", "selfcheck/ops.S"],
+    "fpu": ["fpu/fpu.c"],
 }
 RT = ["rt/rt.c"]
 KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
 NATIVE_RT = ["rt/platform_linux.c"]
 
-# -march=i686: a P6 without MMX/SSE, so the compiler emits nothing bt lacks (no x87
-# either: the guests use no floating point).  No unwind tables, no stack protector,
+# -march=i686: a P6 without MMX/SSE, so the compiler emits nothing bt lacks; float,
+# double and long double become x87 code (only the fpu guest uses them).  No unwind tables, no stack protector,
 # no debug info: the output depends on the sources alone.
 CFLAGS = ["-O2", "-march=i686", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
           "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
