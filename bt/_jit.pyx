@@ -76,6 +76,7 @@ ctypedef struct CtxC:
     int strategy
     int running           # inside run_loop: blocks may be in use, keep the graveyard
     int stop_request      # set from another thread to end the run at a block boundary
+    int fpu_live          # the guest's x87 state is loaded in the host x87 (fpu.pxi)
     # translated-block cache
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
     JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
@@ -368,6 +369,7 @@ cdef class Core:
             with nogil:
                 r = run_loop(self.c, budget)
         finally:
+            fpu_spill(self.c)
             self.c.running = 0
         return r
 

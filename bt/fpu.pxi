@@ -14,12 +14,25 @@
 # and the control instructions (FLDCW FNSTCW FNSTSW FNCLEX FNINIT FLDENV
 # FNSTENV FRSTOR FNSAVE FXSAVE FXRSTOR), whose memory formats depend on the
 # guest's mode and operand size.
+#
+# Live mode (speed): while every exception is masked (the usual control word),
+# the guest's state stays loaded in the host x87 from one computing instruction
+# to the next (c.fpu_live), and each runs without the FRSTOR/FNSAVE pair (no
+# unmasked exception can then arise, so the host never traps).  The state is
+# written back to c.cpu.fpu (fpu_spill: FNSAVE, which also gives the host its
+# FNINIT state back) before anything else reads or changes it: the control
+# instructions, FXSAVE/FXRSTOR, a call into Python (mmio_py) and the end of
+# every run (Core.run).  bt's own C code between guest instructions does not
+# use the x87 (no long double; doubles are SSE on x86-64).
 
 from libc.string cimport memcmp
 
 cdef extern from "fpu_host.h" nogil:
     int bt_fpu_host_init()
     u64 bt_fpu_host_run(int idx, void* mem, void* image, u64 flags)
+    u64 bt_fpu_host_run_live(int idx, void* mem, u64 flags)
+    void bt_fpu_host_load(void* image)
+    void bt_fpu_host_save(void* image)
 
 
 # what an x87 encoding does (fpu_kind_reg: escape*64 + ModRM&63 for ModRM >= C0;
@@ -217,12 +230,14 @@ cdef void fpu_reset(FpuC* f) noexcept nogil:
     f.ferr = 0
 
 
-cdef void fpu_to_image(FpuC* f, u8* img) noexcept nogil:
+cdef void fpu_to_image(FpuC* f, u8* img, int keep_flags=0) noexcept nogil:
     # the 108-byte FRSTOR image (32-bit protected-mode format) the host loads
     cdef int top = fpu_top(f), i
     memset(img, 0, 28)
     st16(img, f.cw)
-    st16(img + 4, f.sw & 0x7F00)       # C0-C3 and TOP; flags, SF, ES, B cleared
+    # C0-C3 and TOP; the flags and SF cleared (to see what the instruction
+    # raises) unless kept (live mode), ES and B cleared
+    st16(img + 4, f.sw & (0x7F7F if keep_flags else 0x7F00))
     st16(img + 8, f.tw)
     for i in range(8):
         memcpy(img + 28 + 10 * i, f.r + 10 * ((top + i) & 7), 10)
@@ -236,6 +251,15 @@ cdef void fpu_from_image(FpuC* f, const u8* img) noexcept nogil:
     for i in range(8):
         memcpy(f.r + 10 * ((top + i) & 7), img + 28 + 10 * i, 10)
     fpu_update_es(f)
+
+
+cdef void fpu_spill(CtxC* c) noexcept nogil:
+    """Live mode off: the host x87's state back into c.cpu.fpu (see above)."""
+    cdef u8 img[108]
+    if c.fpu_live:
+        bt_fpu_host_save(img)
+        c.fpu_live = 0
+        fpu_from_image(&c.cpu.fpu, img)
 
 
 cdef inline bint fpu_real_fmt(CtxC* c) noexcept nogil:
@@ -419,13 +443,36 @@ cdef int fpu_host_op(CtxC* c, UopC* u, int kind, int idx, int n) noexcept nogil:
     cdef u8 buf2[16]
     cdef u64 fl
     cdef int st, written = 1
-    fpu_to_image(f, img)
+    cdef u32 lin
     memset(buf, 0, 16)
     if kind == FK_LOAD:
         st = fpu_read(c, u.d.seg, c.ea, buf, n)
         if st:
             return st
     elif kind == FK_STORE:
+        # the store must not fault once the instruction has run
+        st = seg_lin(c, u.d.seg, c.ea, n, 1, &lin)
+        if st:
+            return st
+        st = lprobe_w(c, lin, n)
+        if st:
+            return st
+    if c.fpu_live or (f.cw & 0x3F) == 0x3F:
+        if not c.fpu_live:
+            fpu_to_image(f, img, 1)
+            bt_fpu_host_load(img)
+            c.fpu_live = 1
+        fl = bt_fpu_host_run_live(idx, buf, c.cpu.eflags)
+        if kind == FK_STORE:
+            st = fpu_write(c, u.d.seg, c.ea, buf, n)
+            if st:
+                return st
+        elif kind == FK_HOST_FLAGS:
+            c.cpu.eflags = (c.cpu.eflags & ~(<u32>F_ARITH)) | (<u32>fl & F_ARITH)
+        fpu_note_insn(c, u, kind == FK_LOAD or kind == FK_STORE)
+        return 0
+    fpu_to_image(f, img)
+    if kind == FK_STORE:
         memcpy(img2, img, 108)
     fl = bt_fpu_host_run(idx, buf, img, c.cpu.eflags)
     if kind == FK_STORE:
@@ -459,6 +506,7 @@ cdef int fpu_exec(CtxC* c, UopC* u) noexcept nogil:
     if c.cpu.cr[0] & 0xC:
         return raise_exc(c, 7, 0, 0)                 # CR0.EM or CR0.TS: #NM
     if op == OP_FXSAVE or op == OP_FXRSTOR:
+        fpu_spill(c)
         return fpu_fxsr(c, u, op == OP_FXSAVE)
     if mem:
         idx = esc * 8 + ((modrm >> 3) & 7)
@@ -471,6 +519,8 @@ cdef int fpu_exec(CtxC* c, UopC* u) noexcept nogil:
         n = 0
     if kind == FK_UD:
         return raise_exc(c, 6, 0, 0)
+    if c.fpu_live and kind > FK_STORE:
+        fpu_spill(c)                    # the control instructions work on c.cpu.fpu
     # the non-waiting control instructions: no #MF check, no pointer update
     if kind == FK_FNINIT:
         fpu_reset(f)

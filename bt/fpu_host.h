@@ -28,6 +28,8 @@
 
 #define BT_FPU_NSTUBS 576
 #define BT_FPU_STUB 16
+/* the live stubs follow the full ones: the same 576 forms without FRSTOR/FNSAVE */
+#define BT_FPU_LIVE_OFF (BT_FPU_NSTUBS * BT_FPU_STUB)
 
 typedef uint64_t (*bt_fpu_stub_fn)(void* mem, void* image, uint64_t flags);
 
@@ -35,7 +37,7 @@ static unsigned char* bt_fpu_code = 0;
 
 static int bt_fpu_host_init(void)
 {
-    size_t size = BT_FPU_NSTUBS * BT_FPU_STUB;
+    size_t size = 2 * BT_FPU_NSTUBS * BT_FPU_STUB;
     unsigned char* p;
     int i;
     if (bt_fpu_code)
@@ -61,6 +63,13 @@ static int bt_fpu_host_init(void)
         s[6] = 0x9C; s[7] = 0x58;                 /* pushfq; pop rax */
         s[8] = 0xDD; s[9] = 0x36;                 /* fnsave [rsi] */
         s[10] = 0xC3;                             /* ret */
+        /* live form: the state already sits in the host x87 */
+        s = p + BT_FPU_LIVE_OFF + i * BT_FPU_STUB;
+        memset(s, 0xCC, BT_FPU_STUB);
+        s[0] = 0x52; s[1] = 0x9D;                 /* push rdx; popfq */
+        s[2] = esc; s[3] = modrm;
+        s[4] = 0x9C; s[5] = 0x58;                 /* pushfq; pop rax */
+        s[6] = 0xC3;
     }
     if (mprotect(p, size, PROT_READ | PROT_EXEC) != 0) {
         munmap(p, size);
@@ -77,6 +86,24 @@ static int bt_fpu_host_init(void)
 static inline uint64_t bt_fpu_host_run(int idx, void* mem, void* image, uint64_t flags)
 {
     return ((bt_fpu_stub_fn)(void*)(bt_fpu_code + idx * BT_FPU_STUB))(mem, image, flags & 0x8D5);
+}
+
+/* The live mode (see fpu.pxi): while the guest's state is held in the host x87
+ * between guest instructions, each one runs without the FRSTOR/FNSAVE pair. */
+static inline uint64_t bt_fpu_host_run_live(int idx, void* mem, uint64_t flags)
+{
+    return ((bt_fpu_stub_fn)(void*)(bt_fpu_code + BT_FPU_LIVE_OFF + idx * BT_FPU_STUB))(mem, 0, flags & 0x8D5);
+}
+
+static inline void bt_fpu_host_load(void* image)
+{
+    __asm__ volatile("frstor %0" : : "m"(*(unsigned char (*)[108])image));
+}
+
+/* FNSAVE: the state out, and the host x87 back to its FNINIT state */
+static inline void bt_fpu_host_save(void* image)
+{
+    __asm__ volatile("fnsave %0" : "=m"(*(unsigned char (*)[108])image));
 }
 
 #endif
