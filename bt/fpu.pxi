@@ -457,7 +457,9 @@ cdef int fpu_host_op(CtxC* c, UopC* u, int kind, int idx, int n) noexcept nogil:
         st = lprobe_w(c, lin, n)
         if st:
             return st
-    if c.fpu_live or (f.cw & 0x3F) == 0x3F:
+    if kind == FK_STORE and not lin_ok(c, lin, n):
+        fpu_spill(c)            # a store to MMIO may fail after the fact: the exact path
+    elif c.fpu_live or (f.cw & 0x3F) == 0x3F:
         if not c.fpu_live:
             fpu_to_image(f, img, 1)
             bt_fpu_host_load(img)
