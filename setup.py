@@ -55,7 +55,7 @@ extensions = [
     Extension("bt.decoder", ["bt/decoder.pyx"],
               extra_link_args=[os.path.join(CS_LIB, "libcapstone.so"), "-Wl,-rpath,$ORIGIN"],
               **common),
-    Extension("bt._jit", ["bt/_jit.pyx"], **common),
+    Extension("bt._jit", ["bt/_jit.pyx"], depends=["bt/fpu_host.h"], **common),
 ]
 
 setup(

@@ -11,7 +11,9 @@
  * rules all come from the hardware.
  *
  * One 16-byte stub per instruction form: 512 register forms (escape D8-DF x
- * ModRM C0-FF) and 64 memory forms (escape x ModRM.reg with [rdi]):
+ * ModRM C0-FF) and 64 memory forms (escape x ModRM.reg with [rdi]); the live
+ * table (fpu.pxi's live mode) has the instruction alone, with the EFLAGS
+ * transfers only where FCMOVcc/FCOMI need them:
  *     push rdx; popfq          the guest's arithmetic flags (FCMOVcc reads them)
  *     frstor [rsi]
  *     <escape> <modrm>
@@ -63,13 +65,19 @@ static int bt_fpu_host_init(void)
         s[6] = 0x9C; s[7] = 0x58;                 /* pushfq; pop rax */
         s[8] = 0xDD; s[9] = 0x36;                 /* fnsave [rsi] */
         s[10] = 0xC3;                             /* ret */
-        /* live form: the state already sits in the host x87 */
+        /* live form: the state already sits in the host x87; EFLAGS in only for
+           FCMOVcc (POPFQ is slow), out only for FCOMI & co. */
         s = p + BT_FPU_LIVE_OFF + i * BT_FPU_STUB;
         memset(s, 0xCC, BT_FPU_STUB);
-        s[0] = 0x52; s[1] = 0x9D;                 /* push rdx; popfq */
-        s[2] = esc; s[3] = modrm;
-        s[4] = 0x9C; s[5] = 0x58;                 /* pushfq; pop rax */
-        s[6] = 0xC3;
+        {
+            int k = 0;
+            int fcmov = i < 512 && (esc == 0xDA || esc == 0xDB) && modrm < 0xE0;
+            int fcomi = i < 512 && (esc == 0xDB || esc == 0xDF) && modrm >= 0xE8 && modrm < 0xF8;
+            if (fcmov) { s[k++] = 0x52; s[k++] = 0x9D; }      /* push rdx; popfq */
+            s[k++] = esc; s[k++] = modrm;
+            if (fcomi) { s[k++] = 0x9C; s[k++] = 0x58; }      /* pushfq; pop rax */
+            s[k++] = 0xC3;
+        }
     }
     if (mprotect(p, size, PROT_READ | PROT_EXEC) != 0) {
         munmap(p, size);
