@@ -529,3 +529,73 @@ def test_fxsave_faults(strategy):
     m.cpu.eip = CODE
     ex = m.run(10)
     assert (ex.kind, ex.vector, m.cpu.eip) == (ExitKind.EXCEPTION, 13, CODE)
+
+
+# ---------------------------------------------------------------- sequences
+
+SEQ_MEM = 256
+
+
+def _seq_bytes(ops, host):
+    """ops: [(escape, modrm)]; op k's memory operand is at [base + 32*k] (host:
+    rdi, guest: ebx)."""
+    out = b""
+    for k, (esc, modrm) in enumerate(ops):
+        if modrm >= 0xC0:
+            out += bytes([esc, modrm])
+        else:
+            out += bytes([esc, 0x80 | (modrm & 0x38) | (7 if host else 3)]) + struct.pack("<I", 32 * k)
+    return out
+
+
+def test_sequences_vs_host(strategy, machines):
+    """Runs of 2 to 7 instructions between FRSTOR and FNSAVE, with their flags
+    flowing (FCOMI then FCMOVcc), control instructions among them (FNSTSW AX,
+    FNCLEX, FLDCW with every exception masked, FNSTCW): bt keeps the state in
+    the host x87 across such runs (live mode) and must leave it at the right
+    times."""
+    rng = random.Random(8)
+    m = _bt(machines, strategy).m
+    forms = REG_FORMS + [(e, r << 3) for (e, r) in MEM_FORMS]
+    extra = [(0xDF, 0xE0), (0xDB, 0xE2), (0xD9, 0x28), (0xD9, 0x38), (0xD9, 0x30)]
+    for _ in range(1500):
+        ops = [rng.choice(forms) if rng.randrange(6) else rng.choice(extra)
+               for _ in range(rng.randrange(2, 8))]
+        st = rand_state(rng)
+        mem = bytearray(SEQ_MEM)
+        for k, (esc, modrm) in enumerate(ops):
+            if modrm < 0xC0:
+                key = (esc, (modrm >> 3) & 7)
+                if key == (0xD9, 5):
+                    v = 0x3F | (rng.choice((0, 2, 3)) << 8) | (rng.randrange(4) << 10)
+                    b = struct.pack("<H", v)
+                elif key in MEM_FORMS:
+                    b = MEM_FORMS[key][0](rng)
+                else:
+                    b = b""
+                mem[32 * k:32 * k + len(b)] = b
+        eflags = rng.getrandbits(12) & 0x8D5
+        want = HOST.run_bytes(_seq_bytes(ops, True), st, bytes(mem), eflags, nmem=SEQ_MEM)
+        code = (b"\xdd\x25" + struct.pack("<I", STATE) + _seq_bytes(ops, False) +
+                b"\xdd\x35" + struct.pack("<I", OUT) + b"\xf4")
+        m.mem.write(CODE, code)
+        m.mem.write(STATE, fnsave_image(st))
+        m.mem.write(OPND, bytes(mem))
+        m.cpu.ebx = OPND
+        m.cpu.eflags = 0x2 | eflags
+        m.cpu.eip = CODE
+        ex = m.run(20)
+        assert ex.kind == ExitKind.HLT, ex
+        got = (m.mem.read(OUT, 108), m.mem.read(OPND, SEQ_MEM), m.cpu.eflags, m.cpu.ax)
+        # FNSTENV (D9 /6) stores pointers: mask them in its slot
+        gm, wm = bytearray(got[1]), bytearray(want[1])
+        for k, (esc, modrm) in enumerate(ops):
+            if (esc, modrm) == (0xD9, 0x30):
+                gm[32 * k + 12:32 * k + 28] = wm[32 * k + 12:32 * k + 28] = bytes(16)
+        d = compare(0xD8, 0xC0, (got[0], bytes(gm), got[2], got[3]),
+                    (want[0], bytes(wm), want[2], want[3]))
+        if any(op == (0xDF, 0xE0) for op in ops) and got[3] != want[3]:
+            d.append(f"ax: {got[3]:#06x} != host {want[3]:#06x}")
+        if d:
+            raise AssertionError(f"{' '.join(bytes(o).hex() for o in ops)} from {fmt_state(st)} "
+                                 f"mem={bytes(mem).hex()} eflags={eflags:#x}:\n  " + "\n  ".join(d))

@@ -23,6 +23,7 @@ _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
 _libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
+CODE_SIZE = 1 << 20
 _FN = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p)
 
 
@@ -35,7 +36,7 @@ def _host_bytes(esc, modrm):
 
 class HostX87:
     def __init__(self):
-        self.page = _libc.mmap(None, 16384, mmap.PROT_READ | mmap.PROT_WRITE,
+        self.page = _libc.mmap(None, CODE_SIZE, mmap.PROT_READ | mmap.PROT_WRITE,
                                mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
         if self.page in (None, ctypes.c_void_p(-1).value):
             raise OSError(ctypes.get_errno(), "mmap")
@@ -58,11 +59,12 @@ class HostX87:
                     b"\x66\x89\x87\xf0\x03\x00\x00" +   # mov [rdi+0x3f0], ax (FNSTSW AX)
                     b"\x9c\x58" + b"\xdd\x36" + b"\xc3")
             off = self._next
-            assert off + 32 <= 16384
-            self._next += 32
-            _libc.mprotect(self.page, 16384, mmap.PROT_READ | mmap.PROT_WRITE)
+            if off + len(code) > CODE_SIZE:
+                raise RuntimeError("x87_host: out of stub space")
+            self._next += (len(code) + 15) & ~15
+            _libc.mprotect(self.page, CODE_SIZE, mmap.PROT_READ | mmap.PROT_WRITE)
             ctypes.memmove(self.page + off, code, len(code))
-            if _libc.mprotect(self.page, 16384, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+            if _libc.mprotect(self.page, CODE_SIZE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
                 raise OSError(ctypes.get_errno(), "mprotect")
             f = self._fns[key] = _FN(self.page + off)
         return f
