@@ -76,7 +76,8 @@ ctypedef struct CtxC:
     int strategy
     int running           # inside run_loop: blocks may be in use, keep the graveyard
     int stop_request      # set from another thread to end the run at a block boundary
-    int fpu_live          # the guest's x87 state is loaded in the host x87 (fpu.pxi)
+    int fpu_live          # the guest's x87 state is loaded in the host x87 (fpu.pxi):
+                          # call fpu_spill(c) before calling Python from inside the loop
     # translated-block cache
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
     JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
