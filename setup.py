@@ -55,7 +55,7 @@ extensions = [
     Extension("bt.decoder", ["bt/decoder.pyx"],
               extra_link_args=[os.path.join(CS_LIB, "libcapstone.so"), "-Wl,-rpath,$ORIGIN"],
               **common),
-    Extension("bt._jit", ["bt/_jit.pyx"], **common),
+    Extension("bt._jit", ["bt/_jit.pyx"], depends=["bt/fpu_host.h"], **common),
 ]
 
 setup(
@@ -63,7 +63,7 @@ setup(
     version="0.1.0",
     description="A user-space hypervisor for IA-32 guests built on dynamic binary translation",
     packages=find_packages(include=["bt", "bt.*"]),
-    package_data={"bt": ["*.pxd", "*.pxi", "*.pyx"], "bt.guests": ["*.elf"]},
+    package_data={"bt": ["*.pxd", "*.pxi", "*.pyx", "*.h"], "bt.guests": ["*.elf"]},
     python_requires=">=3.11",
     install_requires=["numpy>=1.24", "capstone>=5.0,<6"],
     extras_require={

@@ -117,7 +117,10 @@ cdef enum Op:
     OP_SALC
     OP_UD2
     OP_WAIT
-    OP_FPU          # x87 escape: #NM or #UD until the x87 issue lands
+    OP_FPU          # x87 escape D8-DF: cc = escape & 7, ops[0].reg = ModRM,
+                    # ops[0].kind = OK_MEM for memory forms (bt/fpu.pxi decodes the rest)
+    OP_FXSAVE       # 0F AE /0 m512
+    OP_FXRSTOR      # 0F AE /1 m512
     # --- system / sensitive: hypervisor callouts ---
     OP_HLT
     OP_CLI

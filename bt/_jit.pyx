@@ -85,6 +85,8 @@ ctypedef struct CtxC:
     u32 intercept         # exception vectors 0-31 that end the run instead of being delivered
     int intercept_int     # INT n with n >= 32 ends the run too
     u64 idle              # instructions' worth of virtual time skipped by HLT
+    int fpu_live          # the guest's x87 state is loaded in the host x87 (fpu.pxi):
+                          # call fpu_spill(c) before calling Python from inside the loop
     # translated-block cache
     BlockC** htab         # 1 << HT_BITS chains keyed by (pa, mode)
     JcEntryC* jc          # 1 << JC_BITS direct-mapped on linear EIP
@@ -145,6 +147,7 @@ ctypedef struct CtxC:
 include "cache.pxi"
 include "memory.pxi"
 include "semantics.pxi"
+include "fpu.pxi"
 include "hv.pxi"
 include "idt.pxi"
 include "protect.pxi"
@@ -396,6 +399,9 @@ cdef class Core:
                 c.scratch == NULL or c.port_map == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
+        fpu_host_setup()
+        fpu_reset(&c.cpu.fpu)
+        c.cpu.fpu.mxcsr = 0x1F80
         c.owner = <void*>self
         c.jc_epoch = 1            # calloc'ed entries (epoch 0) start invalid
         c.max_blocks = max_blocks
@@ -439,6 +445,7 @@ cdef class Core:
             with nogil:
                 r = run_loop(self.c, budget)
         finally:
+            fpu_spill(self.c)
             self.c.running = 0
         return r
 
@@ -706,6 +713,57 @@ cdef class Core:
         cpu.msr_sysenter_eip = d["sysenter_eip"]
         cpu.msr_apic_base = d["apic_base"]
 
+    # ---- x87
+    def fpu_init(self):
+        """The x87 after RESET as bt models it: the FNINIT state, registers +0.0,
+        MXCSR 0x1F80."""
+        fpu_reset(&self.c.cpu.fpu)
+        memset(self.c.cpu.fpu.r, 0, 80)
+        self.c.cpu.fpu.mxcsr = 0x1F80
+
+    def get_fpu(self):
+        """The x87 state: words, pointers, and ``st``, the 8 registers in ST(i)
+        order as 10-byte little-endian bytes (``tw`` is the full tag word, its
+        non-empty tags computed from the contents)."""
+        cdef FpuC* f = &self.c.cpu.fpu
+        cdef int top = (f.sw >> 11) & 7
+        return {"cw": f.cw, "sw": f.sw, "tw": fpu_full_tag(f), "fop": f.fop,
+                "fip": f.fip, "fcs": f.fcs, "fdp": f.fdp, "fds": f.fds,
+                "mxcsr": f.mxcsr, "ferr": f.ferr,
+                "st": [bytes(<u8[:10]>(f.r + 10 * ((top + i) & 7))) for i in range(8)]}
+
+    def set_fpu(self, d):
+        """Set the x87 state from a dict like get_fpu()'s (missing keys keep
+        their value; ``st`` is in ST(i) order for the new TOP; only the empty
+        tags of ``tw`` matter)."""
+        cdef FpuC* f = &self.c.cpu.fpu
+        cdef int top, i
+        cdef bytes r
+        for k in d:
+            if k not in ("cw", "sw", "tw", "fop", "fip", "fcs", "fdp", "fds", "mxcsr", "ferr", "st"):
+                raise KeyError(f"unknown x87 state key {k!r}")
+        f.cw = d.get("cw", f.cw)
+        f.sw = d.get("sw", f.sw)
+        f.fop = d.get("fop", f.fop) & 0x7FF
+        f.fip = d.get("fip", f.fip)
+        f.fcs = d.get("fcs", f.fcs)
+        f.fdp = d.get("fdp", f.fdp)
+        f.fds = d.get("fds", f.fds)
+        f.mxcsr = d.get("mxcsr", f.mxcsr)
+        top = (f.sw >> 11) & 7
+        if "st" in d:
+            if len(d["st"]) != 8:
+                raise ValueError("st must hold 8 registers")
+            for i in range(8):
+                r = bytes(d["st"][i])
+                if len(r) != 10:
+                    raise ValueError("each x87 register is 10 bytes")
+                memcpy(f.r + 10 * ((top + i) & 7), <const u8*>r, 10)
+        fpu_set_tags(f, d.get("tw", f.tw))
+        fpu_update_es(f)
+        if "ferr" in d:
+            f.ferr = d["ferr"]
+
     property shadow:
         def __get__(self):
             return self.c.cpu.shadow
@@ -749,6 +807,10 @@ cdef class Core:
             return self.c.insns
         def __set__(self, unsigned long long v):
             self.c.insns = v
+
+
+def fpu_struct_size():
+    return sizeof(FpuC)
 
 
 def uop_struct_size():

@@ -55,6 +55,25 @@ ctypedef struct DtrC:
     u32 base
     u32 limit
 
+# The x87 FPU (issue 8).  Registers are kept in physical order R0..R7 as raw
+# 80-bit values (10 bytes, little-endian: 64-bit significand then sign+exponent);
+# ST(i) is R[(TOP + i) & 7] with TOP = (sw >> 11) & 7.
+ctypedef struct FpuC:
+    u8 r[80]          # R0..R7, 10 bytes each
+    u16 cw            # control word
+    u16 sw            # status word: IE DE ZE OE UE PE SF ES C0 C1 C2 TOP C3 B
+    u16 tw            # full tag word, 2 bits per physical register (11 = empty);
+                      # the non-empty tags are recomputed from the contents when stored
+    u16 fop           # last non-control opcode, 11 bits: (escape & 7) << 8 | ModRM
+    u32 fip           # last non-control instruction: offset (real mode: offset too)
+    u32 fdp           # last memory operand: offset
+    u16 fcs           # ... and its CS selector
+    u16 fds           # ... and the memory operand's segment selector
+    u32 mxcsr         # kept for FXSAVE/FXRSTOR (no SSE: 0x1F80 unless FXRSTOR sets it)
+    u8 ferr           # CR0.NE=0 and an unmasked exception signalled: FERR# asserted
+                      # (IRQ 13 through the PIC: not wired yet)
+    u8 pad[3]
+
 ctypedef struct CpuStateC:
     u32 regs[8]       # EAX ECX EDX EBX ESP EBP ESI EDI
     u32 eip
@@ -76,6 +95,7 @@ ctypedef struct CpuStateC:
     u64 msr_sysenter_eip
     u64 msr_apic_base
     u64 reserved[8]   # room for the system issues
+    FpuC fpu          # the x87 unit (appended last: nothing above moves)
 
 # One micro-op: a decoded instruction plus the handler the translator chose.
 ctypedef struct UopC:

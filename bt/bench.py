@@ -37,16 +37,18 @@ import time
 
 from bt.machine import BtError
 
-WORKLOADS = ("sieve", "crc32", "matmul", "qsort", "fib")
+WORKLOADS = ("sieve", "crc32", "matmul", "qsort", "fib", "nbody")
 # n per workload: full sizes take ~0.2-2 s under bt's block strategy, quick ones a few ms.
-SIZES = {"sieve": 6_000_000, "crc32": 4_000_000, "matmul": 1024, "qsort": 524_288, "fib": 33}
-QUICK_SIZES = {"sieve": 20_000, "crc32": 8_000, "matmul": 32, "qsort": 2_000, "fib": 16}
+SIZES = {"sieve": 6_000_000, "crc32": 4_000_000, "matmul": 1024, "qsort": 524_288, "fib": 33,
+         "nbody": 50_000}
+QUICK_SIZES = {"sieve": 20_000, "crc32": 8_000, "matmul": 32, "qsort": 2_000, "fib": 16, "nbody": 50}
 WHAT = {
     "sieve": "byte sieve of Eratosthenes below n (integer, branches)",
     "crc32": "bitwise CRC-32 of n bytes (shifts, masks, a tight loop)",
     "matmul": "u32 matrix multiply, A n x n (4 MiB at n=1024) times B n x 16",
     "qsort": "recursive quicksort of n u32 (2 MiB at n=524288)",
     "fib": "naive recursive fib(n) (calls and returns)",
+    "nbody": "five-body simulation in double, n steps (x87 floating point)",
 }
 
 # Privileged nanobenchmarks: op number in bench/workloads/nano.c -> name.

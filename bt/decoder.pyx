@@ -454,6 +454,113 @@ cdef int _hint_nop(const u8* code, size_t n, bint code32, InsnC* out) noexcept n
     return out.len
 
 
+cdef int _x87_decode(const u8* code, size_t n, bint code32, InsnC* out) noexcept nogil:
+    """The x87 escapes D8-DF and FXSAVE/FXRSTOR (0F AE /0 /1), decoded here from
+    the bytes: capstone rejects some encodings every P6 runs (the FSTP1/FXCH4
+    aliases, FFREEP) and bt's x87 wants the escape and ModRM as they are.
+    Returns the length; 0 when code is not such an instruction (or is cut short)."""
+    cdef int i = _prefix_len(code, n), j, k, a32, mod, rm, ln, sib, esc
+    cdef u8 modrm
+    cdef int osz = 4 if code32 else 2
+    a32 = code32
+    if <size_t>(i + 1) >= n:
+        return 0
+    esc = code[i]
+    if 0xD8 <= esc <= 0xDF:
+        j = i + 1
+    elif esc == 0x0F and code[i + 1] == 0xAE:
+        j = i + 2
+        if <size_t>j >= n or (code[j] >> 6) == 3 or ((code[j] >> 3) & 7) > 1:
+            return 0
+    else:
+        return 0
+    memset(out, 0, sizeof(InsnC))
+    out.base = REG_NONE
+    out.index = REG_NONE
+    out.seg = 3
+    for k in range(i):
+        if code[k] == 0x67:
+            a32 = not code32
+            out.prefix |= PF_ADSIZE
+        elif code[k] == 0x66:
+            osz = 2 if code32 else 4
+            out.prefix |= PF_OPSIZE
+        elif code[k] == 0xF0:
+            out.prefix |= PF_LOCK
+        elif code[k] == 0xF3:
+            out.prefix = (out.prefix & ~(<u8>PF_REPNE)) | PF_REP
+        elif code[k] == 0xF2:
+            out.prefix = (out.prefix & ~(<u8>PF_REP)) | PF_REPNE
+        else:
+            out.prefix |= PF_SEGOVR
+            out.seg = _seg_of_prefix(code[k])
+    ln = _modrm_len(code + j, n - j, a32)
+    if ln == 0 or j + ln > 15:
+        return 0
+    modrm = code[j]
+    mod = modrm >> 6
+    rm = modrm & 7
+    out.osz = <u8>osz
+    out.asz = 4 if a32 else 2
+    out.len = <u8>(j + ln)
+    if esc == 0x0F:
+        out.op = OP_FXSAVE if ((modrm >> 3) & 7) == 0 else OP_FXRSTOR
+        out.cc = 0
+    else:
+        out.op = OP_FPU
+        out.cc = esc & 7
+    out.ops[0].reg = modrm
+    out.ops[0].imm = (<u32>esc << 8) | modrm
+    if mod == 3:
+        return out.len
+    out.nops = 1
+    out.ops[0].kind = OK_MEM
+    if a32:
+        if rm == 4:
+            sib = code[j + 1]
+            if (sib & 7) != 5 or mod != 0:
+                out.base = sib & 7
+            if ((sib >> 3) & 7) != 4:
+                out.index = (sib >> 3) & 7
+                out.scale = sib >> 6
+            if mod == 0 and (sib & 7) == 5:
+                out.disp = _read_le(code + j + 2, 4)
+            elif mod == 1:
+                out.disp = _read_le(code + j + 2, 1)
+            elif mod == 2:
+                out.disp = _read_le(code + j + 2, 4)
+        elif mod == 0 and rm == 5:
+            out.disp = _read_le(code + j + 1, 4)
+        else:
+            out.base = rm
+            if mod == 1:
+                out.disp = _read_le(code + j + 1, 1)
+            elif mod == 2:
+                out.disp = _read_le(code + j + 1, 4)
+    else:
+        # 16-bit forms: BX+SI BX+DI BP+SI BP+DI SI DI BP(disp16 when mod 0) BX
+        if mod == 0 and rm == 6:
+            out.disp = _read_le(code + j + 1, 2) & 0xFFFF
+        else:
+            if rm == 0 or rm == 1 or rm == 7:
+                out.base = 3
+            elif rm == 4:
+                out.base = 6
+            elif rm == 5:
+                out.base = 7
+            else:
+                out.base = 5
+            if rm < 4:
+                out.index = 6 if (rm & 1) == 0 else 7
+            if mod == 1:
+                out.disp = _read_le(code + j + 1, 1) & 0xFFFF
+            elif mod == 2:
+                out.disp = _read_le(code + j + 1, 2) & 0xFFFF
+    if not (out.prefix & PF_SEGOVR) and (out.base == 4 or out.base == 5):
+        out.seg = 2
+    return out.len
+
+
 cdef void* decoder_new() except NULL:
     cdef DecoderC* d = <DecoderC*>malloc(sizeof(DecoderC))
     if d == NULL:
@@ -505,6 +612,9 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
     out.seg = 3
     if n > 15:
         sz = 15
+    i = _x87_decode(code, sz, code32, out)
+    if i:
+        return i
     if not cs_disasm_iter(d.h[m], &p, &sz, &addr, insn):
         return _hint_nop(code, sz, code32, out)
     x = &insn.detail.x86
@@ -533,10 +643,11 @@ cdef int bt_decode(void* dec, const u8* code, size_t n, u32 eip, bint code32,
     else:
         out.cc = op0 & 15
 
-    # x87 escapes are recognised by opcode, whatever capstone calls them
+    # x87 escapes (and FXSAVE/FXRSTOR) were taken by _x87_decode above; one
+    # that did not fit in n bytes is no valid instruction here
     if 0xD8 <= op0 <= 0xDF:
-        out.op = OP_FPU
-        return out.len
+        out.op = OP_INVALID
+        return 0
     if out.op == OP_INVALID or out.op == OP_NOP:
         # the hint-NOP space (ENDBR32 among it) is a NOP on P6
         i = _hint_nop(code, n if n < 15 else 15, code32, out)
@@ -830,6 +941,8 @@ OP_NAMES = {
     OP_UD2: "UD2",
     OP_WAIT: "WAIT",
     OP_FPU: "FPU",
+    OP_FXSAVE: "FXSAVE",
+    OP_FXRSTOR: "FXRSTOR",
     OP_HLT: "HLT",
     OP_CLI: "CLI",
     OP_STI: "STI",

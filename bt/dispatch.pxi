@@ -371,14 +371,9 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         return 0
     elif op == OP_INVALID or op == OP_UD2:
         return raise_exc(c, 6, 0, 0)
-    elif op == OP_FPU or op == OP_WAIT:
-        # no x87 yet: #NM when CR0.EM or CR0.TS asks for it (WAIT: TS with MP), else #UD
-        if op == OP_WAIT:
-            if (c.cpu.cr[0] & 0xA) == 0xA:
-                return raise_exc(c, 7, 0, 0)
-            return 0
-        if c.cpu.cr[0] & 0xC:
-            return raise_exc(c, 7, 0, 0)
-        return raise_exc(c, 6, 0, 0)
+    elif op == OP_FPU or op == OP_FXSAVE or op == OP_FXRSTOR:
+        return fpu_exec(c, u)          # fpu.pxi
+    elif op == OP_WAIT:
+        return fpu_wait(c)
     # everything else is a system instruction: the hypervisor's callout path
     return hv_callout(c, u)

@@ -15,6 +15,7 @@ cdef enum:
 cdef int hook_py(CtxC* c, int kind, u32 a, u32 b, u32 d, BlockC* blk) noexcept with gil:
     core = <object>c.owner
     cdef u32 i
+    fpu_spill(c)         # the hook may look at the x87 state
     try:
         if kind == HOOK_BLOCK:
             uops = [(<u32>(a + blk.uops[i].eoff), blk.uops[i].d.op, blk.uops[i].d.len)

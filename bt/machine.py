@@ -20,9 +20,11 @@ from bt.devices.uart import Uart16550
 
 STRATEGIES = ("interp", "block", "chain")
 
-# Default CPU model: a P6-family part that reports only what bt implements.
-# No FPU bit until the x87 issue lands; no PSE/PGE until paging does.
-CPUID_FEATURES_EDX = (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 15)   # TSC MSR CX8 SEP CMOV
+# Default CPU model: a P6-family part that reports only what bt implements:
+# FPU (the x87, with FCMOVcc/FCOMI since CMOV is set too), TSC, MSR, CX8, SEP
+# (SYSENTER/SYSEXIT), CMOV and FXSR (FXSAVE/FXRSTOR; no SSE).  No PSE/PGE until paging does.
+CPUID_FEATURES_EDX = ((1 << 0) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 15)
+                      | (1 << 24))
 DEFAULT_CPUID = {
     0: (1, int.from_bytes(b"Genu", "little"), int.from_bytes(b"ntel", "little"),
         int.from_bytes(b"ineI", "little")),
@@ -236,6 +238,7 @@ class Cpu:
         d["halted"] = core.halted
         d["shadow"] = core.shadow
         d["msrs"] = core.get_msrs()
+        d["fpu"] = core.get_fpu()
         return d
 
     @state.setter
@@ -257,6 +260,8 @@ class Cpu:
         core.halted = d["halted"]
         core.shadow = d["shadow"]
         core.set_msrs(d["msrs"])
+        if "fpu" in d:
+            core.set_fpu(d["fpu"])
         core.flush()
 
 
@@ -478,6 +483,7 @@ class Machine:
         core.set_dtr(1, 0, 0x3FF if mode == "real" else 0)
         core.set_seg(6, 0, 0, 0xFFFF, 0x82)
         core.set_seg(7, 0, 0, 0xFFFF, 0x8B)
+        core.fpu_init()
         if mode == "real":
             core.set_cr(0, 0x10)
             for i in range(6):

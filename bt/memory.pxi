@@ -95,6 +95,7 @@ cdef inline void store_n(u8* p, int size, u32 v) noexcept nogil:
 
 cdef int mmio_py(CtxC* c, u32 addr, int size, int write, u32* v) noexcept with gil:
     # the one place the engine calls into Python in the middle of an instruction
+    fpu_spill(c)            # Python may use the host x87: the guest's state leaves it
     core = <object>c.owner
     try:
         r = core._mmio(addr, size, write, v[0] if write else 0)

@@ -15,7 +15,7 @@ cdef inline bint ends_block(int op) noexcept nogil:
     return (op == OP_JCC or op == OP_JMP or op == OP_JMP_IND or op == OP_CALL or
             op == OP_CALL_IND or op == OP_RET or op == OP_LOOP or op == OP_LOOPE or
             op == OP_LOOPNE or op == OP_JCXZ or op == OP_INVALID or op == OP_UD2 or
-            op == OP_FPU or op == OP_POPF or op >= OP_HLT)
+            op == OP_POPF or op >= OP_HLT)
 
 
 cdef inline bint lockable(InsnC* d) noexcept nogil:

@@ -29,6 +29,7 @@ GUESTS = {
     "selfcheck": ["selfcheck/selfcheck.c", "selfcheck/ops.S"],
     "systest": ["systest/systest.c", "systest/user.S", "sysrt/sys.c", "sysrt/sysstub.S"],
     "pagetest": ["pagetest/pagetest.c", "pagetest/page.S", "sysrt/sys.c", "sysrt/sysstub.S"],
+    "fpu": ["fpu/fpu.c"],
 }
 # Guests that run only as kernels (privileged instructions): no native twin.
 KERNEL_ONLY = {"systest", "pagetest"}
@@ -36,8 +37,8 @@ RT = ["rt/rt.c"]
 KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
 NATIVE_RT = ["rt/platform_linux.c"]
 
-# -march=i686: a P6 without MMX/SSE, so the compiler emits nothing bt lacks (no x87
-# either: the guests use no floating point).  No unwind tables, no stack protector,
+# -march=i686: a P6 without MMX/SSE, so the compiler emits nothing bt lacks; float,
+# double and long double become x87 code (only the fpu guest uses them).  No unwind tables, no stack protector,
 # no debug info: the output depends on the sources alone.
 CFLAGS = ["-O2", "-march=i686", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
           "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",

@@ -49,3 +49,15 @@ def test_selfcheck_guest_under_interp_agrees_on_a_prefix():
     outs = [bt("run", "selfcheck", "-q", "--strategy", s, "--max-insns", "8000000").stdout
             for s in ("interp", "chain")]
     assert outs[0] == outs[1] and outs[0].count("PASS ") >= 2
+
+
+def test_fpu_guest_same_under_every_strategy():
+    # the x87 guest: every strategy prints the same lines (tests/test_guests_native.py
+    # also compares them with the same source run natively)
+    outs = {s: bt("run", "fpu", "-q", "--strategy", s) for s in ("interp", "block", "chain")}
+    ref = outs["interp"]
+    lines = ref.stdout.splitlines()
+    assert lines[0] == "bt fpu guest" and lines[-1] == "fpu: done" and ref.returncode == 1
+    assert "fnstcw after fninit: 0x0000037f" in lines
+    for s, p in outs.items():
+        assert (p.stdout, p.returncode) == (ref.stdout, ref.returncode), s

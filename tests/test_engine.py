@@ -377,6 +377,9 @@ def test_code_fetch_outside_ram(strategy):
 def test_x87_exceptions(strategy):
     code = bytes.fromhex("90 d9 e8 f4")      # fld1
     m = machine(strategy, code)
+    assert m.run(10).kind == ExitKind.HLT
+    # a reserved x87 encoding: #UD (#NM first when EM/TS ask for it)
+    m = machine(strategy, bytes.fromhex("90 d9 d1 f4"))
     ex = m.run(10)
     assert (ex.kind, ex.vector, ex.eip) == (ExitKind.EXCEPTION, 6, CODE + 1)
     for cr0_bits in (4, 8, 12):              # EM, TS: #NM

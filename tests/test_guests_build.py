@@ -11,7 +11,7 @@ from bt import guests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "guests", "build.py")
-NAMES = ["hello", "selfcheck", "systest", "pagetest"]
+NAMES = ["hello", "selfcheck", "systest", "pagetest", "fpu"]
 
 
 def _ziglang():

@@ -33,7 +33,7 @@ def native(tmp_path_factory):
         subprocess.run([str(out / "hello")], capture_output=True, timeout=60)
     except OSError as e:
         pytest.skip(f"this host cannot run i386 Linux programs: {e}")
-    return {n: str(out / n) for n in ("hello", "selfcheck")}
+    return {n: str(out / n) for n in ("hello", "selfcheck", "fpu")}
 
 
 def run_native(native, name):
@@ -89,7 +89,7 @@ def _comparable(out):
     return [ln for ln in out.splitlines() if "multiboot" not in ln.lower()]
 
 
-@pytest.mark.parametrize("name", ["hello", "selfcheck"])
+@pytest.mark.parametrize("name", ["hello", "selfcheck", "fpu"])
 def test_bt_output_matches_native(native, name):
     nrc, nout = run_native(native, name)
     brc, bout = run_bt(name)

@@ -5,8 +5,8 @@
  * (bt, qemu-system-i386), the static Linux runtime (native, qemu-i386) or the
  * flat runtime (flat.S, flat.c: Unicorn).  The driver calls workload_run(n)
  * with the size n the harness linked in (n = 0: the empty run that measures
- * start-up) and prints the checksum it returns.  Integer code only: bt has no
- * x87 yet.  No libc: only the freestanding helpers of guests/rt/rt.h.
+ * start-up) and prints the checksum it returns.  Integer code, except nbody
+ * (double: x87 code under -march=i686).  No libc: only the freestanding helpers of guests/rt/rt.h.
  */
 #ifndef BT_BENCH_WORKLOAD_H
 #define BT_BENCH_WORKLOAD_H

@@ -1,0 +1,93 @@
+/* n-body: the classic five-body (Sun and the four giant planets) simulation in
+   double precision, n steps of dt = 0.01 (x87 code: the workloads are built
+   with -march=i686).  Checksum: the energy's 64 bits after the run, folded.
+   The x87 is initialised here (FNINIT) so that every platform starts from the
+   same control word; sqrt is FSQRT inline (no libm). */
+#include "workload.h"
+
+const char workload_name[] = "nbody";
+
+#define PI 3.141592653589793
+#define SOLAR_MASS (4 * PI * PI)
+#define DAYS 365.24
+
+struct body { double x, y, z, vx, vy, vz, m; };
+
+static const struct body init[5] = {
+    {0, 0, 0, 0, 0, 0, SOLAR_MASS},
+    {4.84143144246472090e+00, -1.16032004402742839e+00, -1.03622044471123109e-01,
+     1.66007664274403694e-03 * DAYS, 7.69901118419740425e-03 * DAYS, -6.90460016972063023e-05 * DAYS,
+     9.54791938424326609e-04 * SOLAR_MASS},
+    {8.34336671824457987e+00, 4.12479856412430479e+00, -4.03523417114321381e-01,
+     -2.76742510726862411e-03 * DAYS, 4.99852801234917238e-03 * DAYS, 2.30417297573763929e-05 * DAYS,
+     2.85885980666130812e-04 * SOLAR_MASS},
+    {1.28943695621391310e+01, -1.51111514016986312e+01, -2.23307578892655734e-01,
+     2.96460137564761618e-03 * DAYS, 2.37847173959480950e-03 * DAYS, -2.96589568540237556e-05 * DAYS,
+     4.36624404335156298e-05 * SOLAR_MASS},
+    {1.53796971148509165e+01, -2.59193146099879641e+01, 1.79258772950371181e-01,
+     2.68067772490389322e-03 * DAYS, 1.62824170038242295e-03 * DAYS, -9.51592254519715870e-05 * DAYS,
+     5.15138902046611451e-05 * SOLAR_MASS},
+};
+
+/* on a page of its own: .bss starts on the last page of .text, and a store to a
+   page that holds translated code drops that page's translations in bt */
+static struct body b[5] __attribute__((aligned(4096)));
+
+static double fsqrt(double x)
+{
+    long double r;
+    __asm__("fsqrt" : "=t"(r) : "0"((long double)x));
+    return (double)r;
+}
+
+static double energy(void)
+{
+    double e = 0;
+    for (int i = 0; i < 5; i++) {
+        e += 0.5 * b[i].m * (b[i].vx * b[i].vx + b[i].vy * b[i].vy + b[i].vz * b[i].vz);
+        for (int j = i + 1; j < 5; j++) {
+            double dx = b[i].x - b[j].x, dy = b[i].y - b[j].y, dz = b[i].z - b[j].z;
+            e -= b[i].m * b[j].m / fsqrt(dx * dx + dy * dy + dz * dz);
+        }
+    }
+    return e;
+}
+
+u32 workload_run(u32 n)
+{
+    __asm__ volatile("fninit");
+    double px = 0, py = 0, pz = 0;
+    for (int i = 0; i < 5; i++) {
+        b[i] = init[i];
+        px += b[i].vx * b[i].m;
+        py += b[i].vy * b[i].m;
+        pz += b[i].vz * b[i].m;
+    }
+    b[0].vx = -px / SOLAR_MASS;
+    b[0].vy = -py / SOLAR_MASS;
+    b[0].vz = -pz / SOLAR_MASS;
+    for (u32 s = 0; s < n; s++) {
+        for (int i = 0; i < 5; i++) {
+            for (int j = i + 1; j < 5; j++) {
+                double dx = b[i].x - b[j].x, dy = b[i].y - b[j].y, dz = b[i].z - b[j].z;
+                double d2 = dx * dx + dy * dy + dz * dz;
+                double mag = 0.01 / (d2 * fsqrt(d2));
+                b[i].vx -= dx * b[j].m * mag;
+                b[i].vy -= dy * b[j].m * mag;
+                b[i].vz -= dz * b[j].m * mag;
+                b[j].vx += dx * b[i].m * mag;
+                b[j].vy += dy * b[i].m * mag;
+                b[j].vz += dz * b[i].m * mag;
+            }
+        }
+        for (int i = 0; i < 5; i++) {
+            b[i].x += 0.01 * b[i].vx;
+            b[i].y += 0.01 * b[i].vy;
+            b[i].z += 0.01 * b[i].vz;
+        }
+    }
+    double e = energy();
+    u64 bits;
+    memcpy(&bits, &e, 8);
+    return (u32)bits ^ (u32)(bits >> 32);
+}
