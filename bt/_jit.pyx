@@ -85,6 +85,7 @@ ctypedef struct CtxC:
     u32 intercept         # exception vectors 0-31 that end the run instead of being delivered
     int intercept_int     # INT n with n >= 32 ends the run too
     u64 idle              # instructions' worth of virtual time skipped by HLT
+    int ac_on             # alignment checking is active (mode bit 5): generic handlers check it
     int fpu_live          # the guest's x87 state is loaded in the host x87 (fpu.pxi):
                           # call fpu_spill(c) before calling Python from inside the loop
     # translated-block cache
@@ -159,8 +160,10 @@ include "translator.pxi"
 
 
 cdef inline u32 mode_bits(CtxC* c) noexcept nogil:
+    # bit 5: alignment checking (CR0.AM, EFLAGS.AC, CPL 3): #AC on misaligned data
     return ((c.cpu.seg[S_CS].flags & SF_BIG) != 0) | (<u32>c.cpu.cpl << 1) | \
-           ((c.cpu.cr[0] & 1) << 3) | (((c.cpu.cr[0] >> 31) & 1) << 4)
+           ((c.cpu.cr[0] & 1) << 3) | (((c.cpu.cr[0] >> 31) & 1) << 4) | \
+           ((((c.cpu.cr[0] & c.cpu.eflags) >> 18) & (c.cpu.cpl == 3)) << 5)
 
 
 cdef int single_step_trap(CtxC* c, UopC* u) noexcept nogil:
@@ -208,10 +211,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             nb = NULL
             c.chain_hits += 1
         elif c.strategy == STRAT_INTERP:
+            c.ac_on = (mode_bits(c) >> 5) & 1
             st = translate(c, eip, lin, 1, c.scratch)
             b = c.scratch
         else:
             mode = mode_bits(c)
+            c.ac_on = (mode >> 5) & 1     # chained blocks share their predecessor's mode
             e = &c.jc[lin & ((1 << JC_BITS) - 1)]
             if e.epoch == c.jc_epoch and e.lin == lin and e.mode == mode and e.b != NULL:
                 b = e.b

@@ -160,6 +160,8 @@ cdef inline int rd(CtxC* c, int s, u32 off, int size, u32* v) noexcept nogil:
     cdef int st = seg_lin(c, s, off, size, 0, &lin)
     if st:
         return st
+    if c.ac_on and (lin & (size - 1)):
+        return raise_exc(c, 17, 0, 1)
     return lrd(c, lin, size, v)
 
 
@@ -168,6 +170,8 @@ cdef inline int wr(CtxC* c, int s, u32 off, int size, u32 v) noexcept nogil:
     cdef int st = seg_lin(c, s, off, size, 1, &lin)
     if st:
         return st
+    if c.ac_on and (lin & (size - 1)):
+        return raise_exc(c, 17, 0, 1)
     return lwr(c, lin, size, v)
 
 

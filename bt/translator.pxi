@@ -52,7 +52,7 @@ cdef inline bint falls_through(int op) noexcept nogil:
     # code's mapping: their fall-through may be chained (a callout that faults or
     # leaves for Python does not reach the exit, so it is never followed then)
     return (op == OP_CLI or op == OP_STI or op == OP_CPUID or op == OP_RDTSC or
-            op == OP_IN or op == OP_OUT or op == OP_PUSHF or op == OP_POPF or
+            op == OP_IN or op == OP_OUT or op == OP_PUSHF or
             op == OP_PUSH_SREG or op == OP_MOV_FROM_SREG or op == OP_SGDT or
             op == OP_SIDT or op == OP_SMSW or op == OP_SLDT or op == OP_STR or
             op == OP_LAR or op == OP_LSL or op == OP_VERR or op == OP_VERW or
@@ -112,8 +112,8 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
                 break            # starts a block of its own
             out.pa = 0xFFFFFFFFU  # spans two pages: run it, never cache it
         u.eoff = <u16>off
-        if c.strategy == STRAT_INTERP:
-            u.h = 0          # the reference runs the generic definitions only
+        if c.strategy == STRAT_INTERP or c.ac_on:
+            u.h = 0          # generic definitions: the reference, and the only ones checking alignment
         else:
             select_handler(c, u)
         n += 1

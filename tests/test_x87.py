@@ -212,7 +212,7 @@ def guest_code(esc, modrm):
 
 class Bt:
     def __init__(self, strategy):
-        self.m = Machine(ram_size=RAM, strategy=strategy)
+        self.m = Machine(ram_size=RAM, strategy=strategy, intercept="all")
 
     def run(self, esc, modrm, state, mem, eflags, cr0_extra=0):
         m = self.m
@@ -511,7 +511,7 @@ def test_fxsave_fxrstor_vs_host(strategy, machines):
 
 
 def test_fxsave_faults(strategy):
-    m = Machine(ram_size=RAM, strategy=strategy)
+    m = Machine(ram_size=RAM, strategy=strategy, intercept="all")
     m.mem.write(CODE, b"\x0f\xae\x03\xf4")         # fxsave [ebx]
     m.cpu.ebx = FXBUF + 8
     m.cpu.eip = CODE

@@ -15,7 +15,7 @@ CWADDR = 0x2F00
 
 
 def prot(strategy, code, cr0_or=0):
-    m = Machine(ram_size=RAM, strategy=strategy)
+    m = Machine(ram_size=RAM, strategy=strategy, intercept="all")
     m.mem.write(CODE, code)
     m.cpu.eip = CODE
     m.cpu.esp = 0x8000
@@ -24,7 +24,7 @@ def prot(strategy, code, cr0_or=0):
 
 
 def test_reset_state_is_fninit(strategy):
-    f = Machine(ram_size=RAM, strategy=strategy).core.get_fpu()
+    f = Machine(ram_size=RAM, strategy=strategy, intercept="all").core.get_fpu()
     assert (f["cw"], f["sw"], f["tw"], f["fip"], f["fdp"], f["fop"]) == (0x37F, 0, 0xFFFF, 0, 0, 0)
 
 
@@ -99,7 +99,7 @@ def test_pointers_protected(strategy):
 
 
 def real_machine(strategy, code):
-    m = Machine(ram_size=RAM, strategy=strategy, mode="real")
+    m = Machine(ram_size=RAM, strategy=strategy, mode="real", intercept="all")
     m.mem.write(0x12340, code)
     m.cpu.cs = 0x1200          # CS:IP 1200:0340 = linear 0x12340
     m.cpu.eip = 0x340
@@ -183,6 +183,6 @@ def test_cpu_state_round_trip(strategy):
     assert m.run(20).kind == ExitKind.HLT
     s = m.cpu.state
     assert s["fpu"]["st"][0] == struct.pack("<QH", 0xA000000000000000, 0xC000)   # -2.5
-    m2 = Machine(ram_size=RAM, strategy=strategy)
+    m2 = Machine(ram_size=RAM, strategy=strategy, intercept="all")
     m2.cpu.state = s
     assert m2.cpu.state == s
