@@ -29,6 +29,7 @@ cdef enum:
     MAX_BLOCK_INSNS = 64
     NO_EXIT = 0xFFFFFFFFU
     HT_BITS = 16
+    FINE_AFTER = 4        # whole-page invalidations before a page's code bytes are tracked
     POST_RING = 4096
     JC_BITS = 12
 
@@ -94,6 +95,8 @@ ctypedef struct CtxC:
     u64 jc_epoch          # bumped by every invalidation: drops the whole jump cache in O(1)
     BlockC** page_blocks  # per 4 KiB physical page: its blocks (for invalidation)
     u8* code_map          # per page: 1 while it holds translated code (the store check)
+    u8* code_inval        # per page: whole-page invalidations so far (saturating)
+    u8** fine             # per page: NULL, or a 4096-bit map of its bytes holding code
     BlockC* all_blocks
     BlockC* graveyard     # unlinked blocks, freed at the next block boundary
     BlockC* scratch       # translation buffer; the interp strategy runs from it
@@ -137,6 +140,10 @@ ctypedef struct CtxC:
     u64 chain_hits
     u64 chain_links
     u64 invalidations
+    u64 page_invalidations  # whole pages dropped by a store
+    u64 range_invalidations # parts of fine-tracked pages dropped
+    u64 fine_misses         # stores to fine-tracked code pages that missed the code
+    u64 fine_pages
     u64 flushes
     u64 translate_cycles    # host TSC cycles spent translating
     u64 mmio_accesses
@@ -399,9 +406,11 @@ cdef class Core:
         c.page_blocks = <BlockC**>calloc(c.npages + 1, sizeof(BlockC*))
         c.code_map = <u8*>calloc(c.npages + 1, 1)
         c.port_map = <u8*>calloc(65536, 1)
+        c.code_inval = <u8*>calloc(c.npages + 1, 1)
+        c.fine = <u8**>calloc(c.npages + 1, sizeof(u8*))
         c.scratch = <BlockC*>malloc(sizeof(BlockC) + MAX_BLOCK_INSNS * sizeof(UopC))
         if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or \
-                c.scratch == NULL or c.port_map == NULL:
+                c.scratch == NULL or c.port_map == NULL or c.code_inval == NULL or c.fine == NULL:
             raise MemoryError()
         c.decoder = decoder_new()
         fpu_host_setup()
@@ -421,6 +430,11 @@ cdef class Core:
             free(self.c.page_blocks)
             free(self.c.code_map)
             free(self.c.port_map)
+            if self.c.fine != NULL:
+                for i in range(self.c.npages + 1):
+                    free(self.c.fine[i])
+            free(self.c.fine)
+            free(self.c.code_inval)
             free(self.c.scratch)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)
@@ -594,9 +608,12 @@ cdef class Core:
         cdef u32 p
         if n == 0:
             return
+        cdef u64 lo, hi
         for p in range(pa >> 12, min((pa + n - 1) >> 12, self.c.npages - 1) + 1):
             if self.c.page_blocks[p] != NULL:
-                invalidate_page(self.c, p)
+                lo = max(<u64>pa, <u64>p << 12) - (<u64>p << 12)
+                hi = min(<u64>pa + n, (<u64>p + 1) << 12) - (<u64>p << 12)
+                code_written(self.c, p, <u32>lo, <u32>hi)
         if not self.c.running:      # a device writing RAM mid-run: the loop frees them
             free_graveyard(self.c)
 
@@ -796,6 +813,10 @@ cdef class Core:
             "chain_hits": c.chain_hits,
             "chain_links": c.chain_links,
             "cache_invalidations": c.invalidations,
+            "smc_page_invalidations": c.page_invalidations,
+            "smc_range_invalidations": c.range_invalidations,
+            "smc_fine_pages": c.fine_pages,
+            "smc_fine_misses": c.fine_misses,
             "cache_flushes": c.flushes,
             "cache_blocks": c.nblocks,
             "mmio_accesses": c.mmio_accesses,

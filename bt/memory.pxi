@@ -65,9 +65,9 @@ cdef inline void code_write_check(CtxC* c, u32 lin, u32 size) noexcept nogil:
     cdef u32 p0 = lin >> 12
     cdef u32 p1 = (lin + size - 1) >> 12
     if c.code_map[p0]:
-        invalidate_page(c, p0)
+        code_written(c, p0, lin & 0xFFF, (lin & 0xFFF) + size if p1 == p0 else 0x1000)
     if p1 != p0 and c.code_map[p1]:
-        invalidate_page(c, p1)
+        code_written(c, p1, 0, ((lin + size - 1) & 0xFFF) + 1)
 
 
 cdef inline u32 load_n(const u8* p, int size) noexcept nogil:
