@@ -282,10 +282,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         # one instruction at a time under TF (a #DB trap after each) and in an
         # interrupt shadow (after STI, MOV SS, POP SS: no interrupt before the next;
         # shadow 2, from MOV SS/POP SS, also holds back a single-step trap)
-        single = (c.cpu.eflags & F_TF) | c.cpu.shadow
+        # (only while an interrupt is actually waiting: otherwise the block runs whole)
+        single = (c.cpu.eflags & F_TF) | ((c.cpu.shadow != 0) & c.irq_line)
+        if c.cpu.shadow:
+            c.cpu.shadow = 0      # it covers this block's first instruction only
         if single:
             n = 1
-            c.cpu.shadow = 0
         if n > left:
             n = <u32>left
         i = 0

@@ -15,7 +15,21 @@ cdef inline bint ends_block(int op) noexcept nogil:
     return (op == OP_JCC or op == OP_JMP or op == OP_JMP_IND or op == OP_CALL or
             op == OP_CALL_IND or op == OP_RET or op == OP_LOOP or op == OP_LOOPE or
             op == OP_LOOPNE or op == OP_JCXZ or op == OP_INVALID or op == OP_UD2 or
-            op == OP_POPF or op >= OP_HLT)
+            op == OP_POPF or (op >= OP_HLT and not inline_callout(op)))
+
+
+cdef inline bint inline_callout(int op) noexcept nogil:
+    # callouts that may sit in the middle of a block: they change neither CS,
+    # the CPL, CR0/CR4, the paging structures, IF (STI must end its block so
+    # that a pending interrupt is taken after the shadow) nor anything a
+    # translation depends on; a fault or an exit to Python from one is precise
+    # like any other instruction's
+    return (op == OP_CLI or op == OP_IN or op == OP_OUT or op == OP_INS or op == OP_OUTS or
+            op == OP_CPUID or op == OP_RDTSC or op == OP_RDMSR or op == OP_WRMSR or
+            op == OP_PUSHF or op == OP_PUSH_SREG or op == OP_MOV_FROM_SREG or
+            op == OP_SGDT or op == OP_SIDT or op == OP_SMSW or op == OP_SLDT or
+            op == OP_STR or op == OP_LAR or op == OP_LSL or op == OP_VERR or
+            op == OP_VERW or op == OP_ARPL or op == OP_BOUND)
 
 
 cdef inline bint lockable(InsnC* d) noexcept nogil:

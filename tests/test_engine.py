@@ -166,10 +166,18 @@ def test_block_ends_at_jump(strategy):
 
 
 def test_block_ends_at_system_instruction(strategy):
-    # NOP NOP CPUID | NOP HLT
-    m = machine(strategy, b"\x90\x90\x0f\xa2\x90\xf4")
+    # NOP NOP MOV CR0, EAX (PE stays set) | NOP HLT: a callout that may change
+    # the mode ends its block
+    m = machine(strategy, b"\xb8\x11\x00\x00\x00\x0f\x22\xc0\x90\xf4")
     run_to_halt(m)
-    expect_translation(m, strategy, 2, 5)
+    expect_translation(m, strategy, 2, 4)
+
+
+def test_inline_callouts_stay_in_the_block(strategy):
+    # NOP CPUID CLI RDTSC | STI (ends: interrupts after its shadow) | NOP HLT
+    m = machine(strategy, b"\x90\x0f\xa2\xfa\x0f\x31\xfb\x90\xf4")
+    run_to_halt(m)
+    expect_translation(m, strategy, 2, 7)
 
 
 def test_block_ends_at_page_end(strategy):
