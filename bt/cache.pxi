@@ -21,6 +21,7 @@ cdef BlockC* block_install(CtxC* c, BlockC* tmp, u32 mode) noexcept nogil:
     b.pnext = c.page_blocks[page]
     c.page_blocks[page] = b
     c.code_map[page] = 1
+    tlb_code_page(c, page)     # write tags pointing here must go to the slow path now
     b.gprev = NULL
     b.gnext = c.all_blocks
     if c.all_blocks != NULL:

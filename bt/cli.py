@@ -104,7 +104,8 @@ def cmd_run(args):
         image = guests.path(image)          # a bundled guest by name: bt run selfcheck
     out, closer = _open_serial(args.serial)
     m = Machine(ram_size=args.memory, strategy=args.strategy, serial=out,
-                serial_stdin=args.serial_stdin, max_blocks=args.tcache_size)
+                serial_stdin=args.serial_stdin, max_blocks=args.tcache_size,
+                tlb_entries=args.tlb_entries)
     if args.log_unmapped:
         m.ports.log_unmapped = lambda msg: print(f"[bt] {msg}", file=sys.stderr)
     kind = load_image(m, image, cmdline=args.append or "", modules=args.module,
@@ -178,6 +179,13 @@ def _positive(s):
     return v
 
 
+def _pow2(s):
+    v = _int(s)
+    if v < 1 or v > 1 << 20 or v & (v - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two between 1 and {1 << 20}: {s!r}")
+    return v
+
+
 def _int(s):
     try:
         return int(s, 0)
@@ -226,6 +234,9 @@ def main(argv=None):
     r.add_argument("--tcache-size", type=_positive, default=65536, metavar="BLOCKS",
                    help="bound on cached translated blocks; a full cache is flushed "
                    "(default 65536)")
+    r.add_argument("--tlb-entries", type=_pow2, default=None, metavar="N",
+                   help="software TLB entries per privilege level, a power of two "
+                        "(default 256)")
     r.add_argument("--stats", metavar="FILE", help="write the counters as JSON")
     r.add_argument("--print-stats", action="store_true", help="print the counters at the end")
     r.add_argument("--log-unmapped", action="store_true", help="log unmapped port accesses")
