@@ -573,9 +573,9 @@ def run_unicorn_paged(case):
                        mem={(a, n): bytes(uc.mem_read(a, n)) for a, n in case.ranges()})
 
 
-def setup_bt_paged(case, strategy, tlb_entries=None):
+def setup_bt_paged(case, strategy, tlb_entries=None, **machine_kw):
     """A bt Machine in the case's start state (paging on, at CPL 3 for ring3)."""
-    m = Machine(ram_size=PAGING_RAM, strategy=strategy, tlb_entries=tlb_entries)
+    m = Machine(ram_size=PAGING_RAM, strategy=strategy, tlb_entries=tlb_entries, **machine_kw)
     # the stop mark: HLT (at CPL 3 a #GP(0) at the end of the code, taken as the end)
     m.mem.write(case.code_pa, case.code + b"\xf4")
     for a, b in case.mem:

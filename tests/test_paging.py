@@ -522,3 +522,30 @@ def test_random_accesses(strategy, seed):
         lines.append("inc edx")
     case = data_case("\n".join(lines), tables=t, pages=8, ring3=ring3, cr0_wp=seed % 3 == 0)
     check_paged(case, strategy)
+
+
+def test_remapped_code_page_runs_new_code(strategy):
+    # the same linear code address, remapped with INVLPG to another physical page:
+    # the next call runs the other page's code (blocks are physical, the jump
+    # cache on linear EIP is dropped)
+    t = standard_tables()
+    t.map4k(0x5000, 0x5000)
+    t.identity(t.pd, t.pd + 0x10000)
+    pte = t.pte_addr(0x5000)
+    body = asm(f"""
+        call 0x5000
+        mov ebx, eax
+        mov dword ptr [{pte:#x}], {0x6000 | URW:#x}
+        invlpg [0x5000]
+        call 0x5000
+        add ebx, eax
+        mov dword ptr [{pte:#x}], {0x5000 | URW:#x}
+        mov edx, cr3
+        mov cr3, edx
+        call 0x5000
+        add ebx, eax
+    """, addr=PCODE)
+    case = PagedCase(code=body, tables=t, mem=[(0x5000, asm("mov eax, 1\nret", addr=0x5000)),
+                                               (0x6000, asm("mov eax, 20\nret", addr=0x5000))])
+    want, got, m = check_paged(case, strategy)
+    assert want.regs["ebx"] == 22
