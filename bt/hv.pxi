@@ -459,8 +459,11 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
                     tlb_flush_all(c)
             elif n == 3:
                 tlb_flush_nonglobal(c)
-            elif n == 4 and ((a ^ c.cpu.cr[4]) & (CR4_PSE | CR4_PGE | CR4_PAE)):
-                tlb_flush_all(c)
+            elif n == 4:
+                if a & CR4_PAE:
+                    return gp0(c)    # PAE is not implemented (nor in CPUID): a reserved bit
+                if (a ^ c.cpu.cr[4]) & (CR4_PSE | CR4_PGE | CR4_PAE):
+                    tlb_flush_all(c)
             c.cpu.cr[n] = a
             c.mode_dirty = 1
         else:

@@ -549,3 +549,12 @@ def test_remapped_code_page_runs_new_code(strategy):
                                                (0x6000, asm("mov eax, 20\nret", addr=0x5000))])
     want, got, m = check_paged(case, strategy)
     assert want.regs["ebx"] == 22
+
+
+def test_cr4_pae_is_refused(strategy):
+    # bt implements no PAE and CPUID does not report it: CR4.PAE is a reserved bit
+    # (SDM vol. 3 2.5: setting one is #GP(0)); CR4 stays as it was
+    t = standard_tables()
+    case = PagedCase(code=asm("mov eax, 0x30\nmov cr4, eax", addr=PCODE), tables=t, cr4=0x10)
+    got, m = check_paged_spec(case, strategy, 13, error_code=0, eip=PCODE + 5)
+    assert m.cpu.cr4 == 0x10
