@@ -113,9 +113,9 @@ ctypedef struct CtxC:
     SegC tmpseg
     # software TLB (tlb.pxi): 2 * tlb_n entries, supervisor table then user table
     TlbEntryC* tlb
+    TlbEntryC* tlb_tab[2] # the supervisor table (tlb), the user table (tlb + tlb_n)
     u32 tlb_n
     u32 tlb_mask
-    u32 tlb_bits
     int tlb_any_global    # an entry may be global (a CR3 flush must scan)
     int tlb_any_large     # an entry may be a piece of a 4 MiB page (INVLPG must scan)
     u8* tlb_wmap          # per physical page: a fast write tag may point here
@@ -361,15 +361,14 @@ cdef class Core:
         c.scratch = <BlockC*>malloc(sizeof(BlockC) + MAX_BLOCK_INSNS * sizeof(UopC))
         if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or c.scratch == NULL:
             raise MemoryError()
-        if tlb_entries < 1 or tlb_entries > (1 << 20) or (tlb_entries & (tlb_entries - 1)):
-            raise ValueError(f"tlb_entries must be a power of two between 1 and {1 << 20}, "
+        if tlb_entries < 2 or tlb_entries > (1 << 20) or (tlb_entries & (tlb_entries - 1)):
+            raise ValueError(f"tlb_entries must be a power of two between 2 and {1 << 20}, "
                              f"got {tlb_entries}")
         c.tlb_n = tlb_entries
         c.tlb_mask = tlb_entries - 1
-        c.tlb_bits = 0
-        while (1u << c.tlb_bits) < c.tlb_n:
-            c.tlb_bits += 1
         c.tlb = <TlbEntryC*>malloc(2 * <size_t>tlb_entries * sizeof(TlbEntryC))
+        c.tlb_tab[0] = c.tlb
+        c.tlb_tab[1] = c.tlb + tlb_entries
         c.tlb_wmap = <u8*>calloc(c.npages + 1, 1)
         if c.tlb == NULL or c.tlb_wmap == NULL:
             raise MemoryError()

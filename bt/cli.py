@@ -181,8 +181,8 @@ def _positive(s):
 
 def _pow2(s):
     v = _int(s)
-    if v < 1 or v > 1 << 20 or v & (v - 1):
-        raise argparse.ArgumentTypeError(f"must be a power of two between 1 and {1 << 20}: {s!r}")
+    if v < 2 or v > 1 << 20 or v & (v - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two between 2 and {1 << 20}: {s!r}")
     return v
 
 

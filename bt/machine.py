@@ -308,9 +308,9 @@ class Machine:
             raise BtError("max_blocks must be at least 1")
         if tlb_entries is None:
             tlb_entries = TLB_DEFAULT_ENTRIES
-        if (not isinstance(tlb_entries, int) or tlb_entries < 1 or tlb_entries > 1 << 20
+        if (not isinstance(tlb_entries, int) or tlb_entries < 2 or tlb_entries > 1 << 20
                 or tlb_entries & (tlb_entries - 1)):
-            raise BtError(f"tlb_entries must be a power of two between 1 and {1 << 20}, "
+            raise BtError(f"tlb_entries must be a power of two between 2 and {1 << 20}, "
                           f"got {tlb_entries!r}")
         self.ram = np.zeros(ram_size, dtype=np.uint8)
         self.core = Core(self.ram, strategy, max_blocks, tlb_entries)

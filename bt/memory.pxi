@@ -123,7 +123,7 @@ cdef inline int lrd_u(CtxC* c, u32 lin, int size, u32* v, int user) noexcept nog
     if c.cpu.cr[0] & 0x80000000U:
         # paging: the TLB's read tag, on its page only; anything else is tlb_rd_slow
         e = tlb_ent(c, lin, user)
-        if e.tag[0] == (lin & 0xFFFFF000U) and (lin & 0xFFF) <= <u32>(0x1000 - size):
+        if e.tag[0] == tlb_last_page(lin, size):
             c.tlb_hits[0] += 1
             v[0] = load_n(<u8*>(<size_t>lin + e.addend), size)
             return 0
@@ -140,7 +140,7 @@ cdef inline int lwr_u(CtxC* c, u32 lin, int size, u32 v, int user) noexcept nogi
     if c.cpu.cr[0] & 0x80000000U:
         # a fast write tag never points at a page with translated code (tlb.pxi)
         e = tlb_ent(c, lin, user)
-        if e.tag[1] == (lin & 0xFFFFF000U) and (lin & 0xFFF) <= <u32>(0x1000 - size):
+        if e.tag[1] == tlb_last_page(lin, size):
             c.tlb_hits[1] += 1
             store_n(<u8*>(<size_t>lin + e.addend), size, v)
             return 0
@@ -183,6 +183,42 @@ cdef inline int lprobe_w(CtxC* c, u32 lin, u32 size) noexcept nogil:
     if not lin_ok(c, lin, size) and not c.mmio_enabled:
         return bad_mem(c, lin, size)
     return 0
+
+
+cdef inline u8* rptr(CtxC* c, int s, u32 off, int size) noexcept nogil:
+    """The host address for a read of size bytes at s:off when nothing can intervene
+    (a flat segment; with paging, a TLB read hit on one page; without, RAM), else
+    NULL: the caller then takes rd(), which does every check."""
+    cdef TlbEntryC* e
+    if not (c.cpu.seg[s].flags & SF_FLAT):
+        return NULL
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, off, cur_user(c))
+        if e.tag[0] == tlb_last_page(off, size):
+            c.tlb_hits[0] += 1
+            return <u8*>(<size_t>off + e.addend)
+        return NULL
+    if lin_ok(c, off, size):
+        return c.ram + off
+    return NULL
+
+
+cdef inline u8* wptr(CtxC* c, int s, u32 off, int size) noexcept nogil:
+    """As rptr() for a write, or a read-modify-write (write permission implies read):
+    with paging a TLB write hit (never a page with translated code); without,
+    RAM with no translated code on the pages.  NULL: take wr()."""
+    cdef TlbEntryC* e
+    if not (c.cpu.seg[s].flags & SF_FLAT):
+        return NULL
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, off, cur_user(c))
+        if e.tag[1] == tlb_last_page(off, size):
+            c.tlb_hits[1] += 1
+            return <u8*>(<size_t>off + e.addend)
+        return NULL
+    if lin_ok(c, off, size) and not (c.code_map[off >> 12] | c.code_map[(off + <u32>size - 1) >> 12]):
+        return c.ram + off
+    return NULL
 
 
 cdef inline int rd(CtxC* c, int s, u32 off, int size, u32* v) noexcept nogil:

@@ -19,6 +19,8 @@
 # every write tag pointing there (tlb_wmap says whether any might).  When the
 # page's code is dropped the marked tag is turned back to fast on its next use.
 #
+# The fast paths (memory.pxi) index the entry by the access's first byte and
+# compare the tag with its last byte's page: a page-crossing access misses there.
 # Accesses that cross a page are split in the slow path: both pages are
 # translated (faulting with CR2 = the first byte on the faulting page) before
 # any byte is written.  4 MiB pages are cached as 4 KiB pieces (TE_LARGE).
@@ -59,7 +61,14 @@ cdef inline int cur_user(CtxC* c) noexcept nogil:
 
 
 cdef inline TlbEntryC* tlb_ent(CtxC* c, u32 lin, int user) noexcept nogil:
-    return &c.tlb[((lin >> 12) & c.tlb_mask) | (<u32>user << c.tlb_bits)]
+    return &c.tlb_tab[user][(lin >> 12) & c.tlb_mask]
+
+
+cdef inline u32 tlb_last_page(u32 lin, int size) noexcept nogil:
+    # The fast paths compare a tag with the page of an access's LAST byte, in the
+    # entry chosen by its first byte: equal only if the access stays on one page,
+    # since two consecutive pages never share an entry (at least 2 entries).
+    return (lin + <u32>size - 1) & 0xFFFFF000U
 
 
 cdef inline u32 ld32(const u8* p) noexcept nogil:

@@ -35,21 +35,22 @@ def test_counters(strategy):
     m, got = run_bt_paged(case, strategy)
     st = m.stats
     assert got.vector is None
-    # 200 reads and 200 read-modify-writes, on 2 data pages plus the code page
-    assert st["tlb_hits"]["read"] + st["tlb_misses"]["read"] + st["tlb_slow"]["read"] >= 400
+    # 200 loads and 200 read-modify-writes (one translation each, through the write
+    # tag, under block and chain; a read and a write under interp), on 2 data pages
+    assert st["tlb_hits"]["read"] + st["tlb_misses"]["read"] + st["tlb_slow"]["read"] >= 200
     assert st["tlb_hits"]["write"] >= 190          # the first write per page walks (D bit)
     assert 3 <= st["tlb_walks"] <= 8
     assert st["tlb_misses"]["fetch"] >= 1 and st["tlb_entries"] == 256
     assert st["tlb_page_faults"] == 0
 
 
-@pytest.mark.parametrize("entries", [1, 2, 4096])
+@pytest.mark.parametrize("entries", [2, 4, 4096])
 def test_tiny_and_large_tlbs_agree_with_unicorn(strategy, entries):
-    # one entry per table: every access evicts another (code, data, stack alias)
+    # two entries per table: code, data and stack pages evict each other
     case = loop_case(100)
     want, got, m = check_paged(case, strategy, tlb_entries=entries)
     assert m.stats["tlb_entries"] == entries
-    if entries == 1:
+    if entries == 2:
         assert m.stats["tlb_walks"] > 100
 
 
@@ -186,7 +187,7 @@ def test_read_write_virt():
 
 
 def test_tlb_entries_option():
-    for bad in (0, 3, 100, 1 << 21, "x"):
+    for bad in (0, 1, 3, 100, 1 << 21, "x"):
         with pytest.raises(BtError, match="tlb_entries"):
             Machine(ram_size=1 << 20, tlb_entries=bad)
     assert Machine(ram_size=1 << 20, tlb_entries=64).stats["tlb_entries"] == 64
