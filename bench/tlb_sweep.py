@@ -91,12 +91,16 @@ def main(argv=None):
     lines = []
     for w in a.workloads.split(","):
         image = builder.image("mb", w, sizes[w])
+        cfgs = [("off", None)] + [("on", e) for e in entries]
+        runs = {c: [] for c in cfgs}
+        for _ in range(a.reps):           # interleaved: a change of load hits every config
+            for cfg in cfgs:
+                runs[cfg].append(run_once(image, cfg[0] == "on", cfg[1] or 256))
         res = {}
-        for cfg in [("off", None)] + [("on", e) for e in entries]:
-            runs = [run_once(image, cfg[0] == "on", cfg[1] or 256) for _ in range(a.reps)]
-            best = min(runs, key=lambda r: r["seconds"])
+        for cfg in cfgs:
+            best = min(runs[cfg], key=lambda r: r["seconds"])
             key = "paging-off" if cfg[0] == "off" else f"tlb-{cfg[1]}"
-            res[key] = dict(best, seconds_all=[r["seconds"] for r in runs])
+            res[key] = dict(best, seconds_all=[r["seconds"] for r in runs[cfg]])
             base = res["paging-off"]
             if best["checksum"] != base["checksum"]:
                 raise SystemExit(f"{w} {key}: checksum {best['checksum']} != {base['checksum']}")

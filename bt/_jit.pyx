@@ -119,6 +119,9 @@ ctypedef struct CtxC:
     int tlb_any_global    # an entry may be global (a CR3 flush must scan)
     int tlb_any_large     # an entry may be a piece of a 4 MiB page (INVLPG must scan)
     u8* tlb_wmap          # per physical page: a fast write tag may point here
+    u32* tlb_log          # indices of the entries filled since the last flush ...
+    u32 tlb_log_n
+    int tlb_log_full      # ... unless it overflowed: then a flush clears every entry
     u32 cpuid[16][4]      # leaves 0..7 and 0x80000000U..7
     # counters
     u64 insns
@@ -370,8 +373,10 @@ cdef class Core:
         c.tlb_tab[0] = c.tlb
         c.tlb_tab[1] = c.tlb + tlb_entries
         c.tlb_wmap = <u8*>calloc(c.npages + 1, 1)
-        if c.tlb == NULL or c.tlb_wmap == NULL:
+        c.tlb_log = <u32*>malloc(2 * <size_t>tlb_entries * sizeof(u32))
+        if c.tlb == NULL or c.tlb_wmap == NULL or c.tlb_log == NULL:
             raise MemoryError()
+        c.tlb_log_full = 1        # the first flush clears the whole (malloc'ed) table
         tlb_flush_all(c)
         c.tlb_flushes = 0
         c.decoder = decoder_new()
@@ -391,6 +396,7 @@ cdef class Core:
             free(self.c.scratch)
             free(self.c.tlb)
             free(self.c.tlb_wmap)
+            free(self.c.tlb_log)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)
             free(self.c)

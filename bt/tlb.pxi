@@ -153,8 +153,14 @@ cdef int tlb_walk(CtxC* c, u32 lin, int kind, int user, u32* pa) noexcept nogil:
         c.tlb_any_global = 1
     if flags & TE_LARGE:
         c.tlb_any_large = 1
-    # fill
+    # fill (an empty entry is logged, so that a flush touches only what was filled)
     e = tlb_ent(c, lin, user)
+    if e.tag[0] & TLB_INVALID:
+        if c.tlb_log_n < 2 * c.tlb_n:
+            c.tlb_log[c.tlb_log_n] = <u32>(e - c.tlb)
+            c.tlb_log_n += 1
+        else:
+            c.tlb_log_full = 1
     e.lin = page
     e.pa = ppage
     e.flags = flags
@@ -290,7 +296,14 @@ cdef int tlb_probe_w(CtxC* c, u32 lin, u32 size, int user) noexcept nogil:
 
 cdef void tlb_flush_all(CtxC* c) noexcept nogil:
     """CR0.PG/WP, CR4.PSE/PGE/PAE changes: every entry, global ones too."""
-    memset(c.tlb, 0xFF, 2 * <size_t>c.tlb_n * sizeof(TlbEntryC))
+    cdef u32 i
+    if c.tlb_log_full:
+        memset(c.tlb, 0xFF, 2 * <size_t>c.tlb_n * sizeof(TlbEntryC))
+    else:
+        for i in range(c.tlb_log_n):
+            tlb_inval(&c.tlb[c.tlb_log[i]])
+    c.tlb_log_n = 0
+    c.tlb_log_full = 0
     c.tlb_any_global = 0
     c.tlb_any_large = 0
     c.tlb_flushes += 1
@@ -300,20 +313,38 @@ cdef void tlb_flush_all(CtxC* c) noexcept nogil:
 
 cdef void tlb_flush_nonglobal(CtxC* c) noexcept nogil:
     """A CR3 write: every entry but the global ones (CR4.PGE and G)."""
-    cdef u32 i, n = 2 * c.tlb_n
+    cdef u32 i, k = 0, n = 2 * c.tlb_n
     cdef TlbEntryC* e
     cdef int large = 0
     if not c.tlb_any_global:
-        memset(c.tlb, 0xFF, <size_t>n * sizeof(TlbEntryC))
-        c.tlb_any_large = 0
-    else:
+        tlb_flush_all(c)
+        c.tlb_flushes -= 1
+    elif c.tlb_log_full:
+        c.tlb_log_n = 0
+        c.tlb_log_full = 0
         for i in range(n):
             e = &c.tlb[i]
             if not (e.flags & TE_GLOBAL):
                 tlb_inval(e)
-            elif e.flags & TE_LARGE:
-                large = 1
-        c.tlb_any_large = large
+            elif not (e.tag[0] & TLB_INVALID):
+                large |= e.flags & TE_LARGE
+                c.tlb_log[c.tlb_log_n] = i
+                c.tlb_log_n += 1
+        c.tlb_any_large = large != 0
+    else:
+        # the filled entries only; the global ones stay (and stay logged)
+        for i in range(c.tlb_log_n):
+            e = &c.tlb[c.tlb_log[i]]
+            if e.tag[0] & TLB_INVALID:
+                continue
+            if not (e.flags & TE_GLOBAL):
+                tlb_inval(e)
+            else:
+                large |= e.flags & TE_LARGE
+                c.tlb_log[k] = c.tlb_log[i]
+                k += 1
+        c.tlb_log_n = k
+        c.tlb_any_large = large != 0
     c.tlb_flushes_cr3 += 1
     c.jc_epoch += 1
     c.smc = 1

@@ -207,3 +207,39 @@ def test_cpuid_advertises_pse_pge():
     m.cpu.eip = PCODE
     m.run()
     assert m.cpu.edx & (1 << 3) and m.cpu.edx & (1 << 13)
+
+
+@pytest.mark.parametrize("entries", [2, 16, 4096])
+def test_cr3_reloads_with_global_pages(strategy, entries):
+    """Flushes touch only the entries filled since the last one (a log), or all
+    of them when the log overflowed (2 entries): both must drop every non-global
+    translation.  A PTE is flipped between two pages before each reload; global
+    pages (mapped the same in every case) are read in between."""
+    t = standard_tables()
+    for i in range(6):
+        t.map4k(DLIN + i * 0x1000, DPA + i * 0x1000, URW | (PG_G if i % 2 else 0))
+    t.identity(t.pd, t.pd + 0x10000)
+    pte = t.pte_addr(DLIN)
+    code = asm(f"""
+        mov ecx, 20
+        xor ebx, ebx
+    again:
+        mov eax, ecx
+        and eax, 1
+        shl eax, 13
+        add eax, {DPA | URW:#x}
+        mov [{pte:#x}], eax
+        mov edx, cr3
+        mov cr3, edx
+        add ebx, [{DLIN:#x}]
+        add ebx, [{DLIN + 0x1000:#x}]
+        add ebx, [{DLIN + 0x3000:#x}]
+        add ebx, [{DLIN + 0x4004:#x}]
+        rol ebx, 5
+        dec ecx
+        jnz again
+    """, addr=PCODE)
+    rng = __import__("random").Random(entries)
+    case = PagedCase(code=code, tables=t, cr4=0x80, mem=[(DPA, rng.randbytes(0x6000))])
+    want, got, m = check_paged(case, strategy, tlb_entries=entries)
+    assert want.vector is None and m.stats["tlb_flushes_cr3"] == 20
