@@ -92,3 +92,70 @@ def test_tlb_miss_path(benchmark, paging):
     if paging:
         assert m.stats["tlb_walks"] >= n - 300
     benchmark.extra_info["ns_per_load"] = benchmark.stats.stats.min * 1e9 / n
+
+
+CR3_LOOP = """
+    mov ecx, {n}
+    mov edx, cr3
+again:
+    mov cr3, edx
+    mov eax, [0x200000]
+    mov ebx, [0x201000]
+    dec ecx
+    jnz again
+    hlt
+"""
+
+
+@pytest.mark.parametrize("entries", [16, 256, 4096])
+def test_cr3_flush(benchmark, entries):
+    """MOV CR3 (a non-global flush) and two loads that walk again afterwards: the
+    flush touches only the entries filled since the last one, whatever the size."""
+    n = 100_000
+    code = asm(CR3_LOOP.format(n=n))
+    m = benchmark.pedantic(_run, args=(code, True, entries), rounds=3, iterations=1)
+    assert m.stats["tlb_flushes_cr3"] == n and m.stats["tlb_walks"] >= 2 * n
+    benchmark.extra_info["ns_per_iteration"] = benchmark.stats.stats.min * 1e9 / n
+
+
+def test_page_fault_round_trip_host(benchmark):
+    """Demand paging done by the HOST (no IDT delivery yet, issue 'System'): each
+    load of a new page faults, the run returns (ExitKind.EXCEPTION, #PF, CR2),
+    Python writes the PTE and resumes.  ns per fault, all of it: walk, #PF,
+    leaving and re-entering the loop, the Python side.  A guest #PF handler
+    will replace the Python part."""
+    pages = 1000                 # all in the one fresh page table (4 MiB)
+    code = asm(f"""
+        mov ecx, {pages}
+        mov esi, 0x400000
+    again:
+        mov eax, [esi]
+        add esi, 0x1000
+        dec ecx
+        jnz again
+        hlt
+    """)
+
+    def run():
+        m = Machine(ram_size=RAM, strategy="block")
+        m.mem.write(CODE, code)
+        m.cpu.eip = CODE
+        m.cpu.esp = 0x9000
+        identity_paging(m)
+        pd = m.cpu.cr3
+        # linear 4 MiB.. unmapped: a fresh page table, all not present
+        m.mem.write(pd + 4, struct.pack("<I", 0x300000 | 7))
+        m.mem.write(0x300000, bytes(4096))
+        faults = 0
+        while True:
+            ex = m.run()
+            if ex.kind == ExitKind.HLT:
+                return m, faults
+            assert ex.kind == ExitKind.EXCEPTION and ex.vector == 14
+            lin = m.cpu.cr2
+            m.mem.write_u32(0x300000 + ((lin >> 12) & 0x3FF) * 4, (0x100000 + (lin & 0x3FF000)) | 7)
+            faults += 1
+
+    m, faults = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert faults == pages and m.stats["tlb_page_faults"] == pages
+    benchmark.extra_info["ns_per_fault"] = benchmark.stats.stats.min * 1e9 / pages
