@@ -376,8 +376,10 @@ cdef void tlb_code_page(CtxC* c, u32 page) noexcept nogil:
         return
     c.tlb_wmap[page] = 0
     c.tlb_code_scans += 1
+    if not c.tlb_log_full:
+        n = c.tlb_log_n          # only filled entries can point there
     for i in range(n):
-        e = &c.tlb[i]
+        e = &c.tlb[c.tlb_log[i]] if not c.tlb_log_full else &c.tlb[i]
         if e.pa == pa and not (e.tag[1] & TLB_INVALID):
             e.tag[1] |= TLB_SLOW
 
