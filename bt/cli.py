@@ -236,7 +236,7 @@ def main(argv=None):
                    "(default 65536)")
     r.add_argument("--tlb-entries", type=_pow2, default=None, metavar="N",
                    help="software TLB entries per privilege level, a power of two "
-                        "(default 256)")
+                        "(default 4096)")
     r.add_argument("--stats", metavar="FILE", help="write the counters as JSON")
     r.add_argument("--print-stats", action="store_true", help="print the counters at the end")
     r.add_argument("--log-unmapped", action="store_true", help="log unmapped port accesses")

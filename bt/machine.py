@@ -19,7 +19,7 @@ from bt.devices.misc import DebugConsole, ExitPort, PostPort
 from bt.devices.uart import Uart16550
 
 STRATEGIES = ("interp", "block", "chain")
-TLB_DEFAULT_ENTRIES = 256     # see bench/results/tlb_sweep.txt
+TLB_DEFAULT_ENTRIES = 4096    # see bench/README.md (Paging and the TLB) and bench/results/tlb_sweep.txt
 
 # Default CPU model: a P6-family part that reports only what bt implements.
 # No FPU bit until the x87 issue lands.

@@ -25,6 +25,20 @@
 # translated (faulting with CR2 = the first byte on the faulting page) before
 # any byte is written.  4 MiB pages are cached as 4 KiB pieces (TE_LARGE).
 
+# C API for the rest of the engine:
+#   lrd / lwr / lprobe_w (memory.pxi)   accesses at the CPL (user iff CPL 3)
+#   lrd_sys / lwr_sys                   implicit supervisor accesses (descriptor
+#                                       tables, TSS, IDT): U/S checked as CPL 0
+#   lrd_u / lwr_u (c, lin, size, v, user), tlb_probe_w(c, lin, size, user)
+#                                       an explicit privilege (e.g. pushes on the
+#                                       new stack while delivering an interrupt)
+#   tlb_flush_all(c)                    CR0.PG/WP, CR4.PSE/PGE/PAE changes
+#   tlb_flush_nonglobal(c)              CR3 writes (task switches too)
+#   tlb_flush_page(c, lin)              INVLPG
+#   page_fault(c, lin, err)             #PF: CR2 = lin, error code err (PFE_*)
+#   tlb_peek(c, lin, &pa)               translation without side effects
+# A #PF is returned as ST_FAULT with c.exc_vec 14, c.exc_err and CR2 already set.
+
 cdef enum:
     CR0_WP = 0x10000
     CR4_PSE = 0x10
@@ -48,7 +62,7 @@ cdef enum:
     TK_X = 2
     TE_GLOBAL = 1
     TE_LARGE = 2
-    TLB_DEFAULT_ENTRIES = 256
+    TLB_DEFAULT_ENTRIES = 4096     # machine.py has the same; see bench/results/tlb_sweep.txt
 
 
 cdef inline bint paging_on(CtxC* c) noexcept nogil:

@@ -558,3 +558,20 @@ def test_cr4_pae_is_refused(strategy):
     case = PagedCase(code=asm("mov eax, 0x30\nmov cr4, eax", addr=PCODE), tables=t, cr4=0x10)
     got, m = check_paged_spec(case, strategy, 13, error_code=0, eip=PCODE + 5)
     assert m.cpu.cr4 == 0x10
+
+
+def test_setting_cr0_wp_flushes_write_permission(strategy):
+    # a supervisor write to a read-only page succeeds with WP=0 (and is cached),
+    # then MOV CR0 sets WP: the same write must fault now
+    t = standard_tables()
+    t.map4k(DLIN, DPA, PG_P | PG_US)
+    case = data_case(f"""
+        mov dword ptr [{DLIN + 0x10:#x}], 0x12345678
+        mov eax, cr0
+        or eax, 0x10000
+        mov cr0, eax
+        mov dword ptr [{DLIN + 0x10:#x}], 0x9abcdef0
+    """, tables=t)
+    want, got, m = check_paged(case, strategy, error_code=P | W)
+    assert want.vector == 14 and want.cr2 == DLIN + 0x10
+    assert m.mem.read_u32(DPA + 0x10) == 0x12345678

@@ -40,7 +40,7 @@ def test_counters(strategy):
     assert st["tlb_hits"]["read"] + st["tlb_misses"]["read"] + st["tlb_slow"]["read"] >= 200
     assert st["tlb_hits"]["write"] >= 190          # the first write per page walks (D bit)
     assert 3 <= st["tlb_walks"] <= 8
-    assert st["tlb_misses"]["fetch"] >= 1 and st["tlb_entries"] == 256
+    assert st["tlb_misses"]["fetch"] >= 1 and st["tlb_entries"] == 4096
     assert st["tlb_page_faults"] == 0
 
 
