@@ -136,7 +136,7 @@ def main(argv=None):
             x.legend()
         ax[0].set_ylabel("speed relative to paging off")
         ax[0].axhline(0.85, ls="--", c="grey")
-        ax[1].set_ylabel("TLB miss rate (%)")
+        ax[1].set_ylabel("accesses off the fast path (%)")
         ax[1].set_yscale("log")
         fig.tight_layout()
         fig.savefig(os.path.join(a.out, "tlb_sweep.png"), dpi=100)
