@@ -575,3 +575,40 @@ def test_setting_cr0_wp_flushes_write_permission(strategy):
     want, got, m = check_paged(case, strategy, error_code=P | W)
     assert want.vector == 14 and want.cr2 == DLIN + 0x10
     assert m.mem.read_u32(DPA + 0x10) == 0x12345678
+
+
+def test_ring3_segment_load_reads_supervisor_gdt(strategy):
+    # the descriptor read is an implicit supervisor access (SDM vol. 3 4.6.1): the
+    # GDT's page is supervisor-only, and MOV DS at CPL 3 still works
+    case = data_case(f"""
+        mov ax, 0x23
+        mov ds, ax
+        mov eax, [{DLIN + 0x10:#x}]
+    """, ring3=True)
+    want, got, m = check_paged(case, strategy)
+    assert want.vector is None and m.cpu.cpl == 3
+
+
+def test_self_modifying_code_with_paging(strategy):
+    # the code writes the immediate of an instruction ahead of it, in the same page,
+    # through the mapping it runs from
+    t = standard_tables()
+    t.map4k(0x5000, 0x7000)
+    src = """
+        mov ecx, 3
+        xor ebx, ebx
+    again:
+        mov byte ptr [{imm:#x}], cl
+        mov eax, 0x11
+        add ebx, eax
+        dec ecx
+        jnz again
+        ret
+    """
+    probe = asm(src.format(imm=0x5000), addr=0x5000)
+    imm = 0x5000 + probe.index(bytes.fromhex("b811000000")) + 1
+    code = asm(src.format(imm=imm), addr=0x5000)
+    case = PagedCase(code=asm("call 0x5000", addr=PCODE), tables=t, mem=[(0x7000, code)],
+                     compare=[(0x7000, 0x1000)])
+    want, got, m = check_paged(case, strategy)
+    assert want.regs["ebx"] == 3 + 2 + 1
