@@ -474,8 +474,8 @@ class PagedResult:
         for name in ("eip", "eflags", "vector"):
             a, b = getattr(self, name), getattr(other, name)
             if a != b:
-                out.append(f"{name}: {a} != {b}" if not isinstance(a, int) else
-                           f"{name}: {a:#x} != {b:#x}")
+                both = isinstance(a, int) and isinstance(b, int)
+                out.append(f"{name}: {a:#x} != {b:#x}" if both else f"{name}: {a} != {b}")
         if self.vector == 14 and self.cr2 != other.cr2:
             out.append(f"cr2: {self.cr2:#x} != {other.cr2:#x}")
         for (pa, n), a in self.mem.items():
