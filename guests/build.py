@@ -26,7 +26,9 @@ DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bt", "guests")
 GUESTS = {
     "hello": ["hello/hello.c"],
     "selfcheck": ["selfcheck/selfcheck.c", "selfcheck/ops.S"],
+    "paging": ["paging/paging.c"],          # kernel only: it needs ring 0
 }
+KERNEL_ONLY = {"paging"}                    # no native oracle: they run in ring 0
 RT = ["rt/rt.c"]
 KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
 NATIVE_RT = ["rt/platform_linux.c"]
@@ -102,7 +104,7 @@ def main(argv=None):
     ap.add_argument("--out", default=DEFAULT_OUT, help="where the kernels go (default: bt/guests)")
     ap.add_argument("--native", metavar="DIR", help="build the native Linux oracles into DIR instead")
     args = ap.parse_args(argv)
-    names = args.names or list(GUESTS)
+    names = args.names or [n for n in GUESTS if not (args.native and n in KERNEL_ONLY)]
     for n in names:
         if n not in GUESTS:
             ap.error(f"unknown guest {n!r} (have {', '.join(GUESTS)})")
