@@ -70,6 +70,15 @@ ctypedef struct JcEntryC:
     BlockC* b
     u64 epoch         # valid only while equal to CtxC.jc_epoch
 
+# One software-TLB entry (tlb.pxi): tags for read, write and fetch, each the
+# linear page address (fast path), or with TLB_SLOW / TLB_INVALID in the low bits
+ctypedef struct TlbEntryC:
+    u32 tag[3]
+    u32 lin               # linear page address
+    u32 pa                # physical page address
+    u32 flags             # TE_GLOBAL | TE_LARGE
+    size_t addend         # host address of the page minus its linear address
+
 ctypedef struct CtxC:
     CpuStateC cpu
     u8* ram               # guest physical memory (the numpy array's buffer)
@@ -129,6 +138,17 @@ ctypedef struct CtxC:
     u64 post_count        # the C POST port (0x80): codes written, the last, a ring
     u32 post_last
     u8 post_ring[POST_RING]
+    # software TLB (tlb.pxi): 2 * tlb_n entries, supervisor table then user table
+    TlbEntryC* tlb
+    TlbEntryC* tlb_tab[2] # the supervisor table (tlb), the user table (tlb + tlb_n)
+    u32 tlb_n
+    u32 tlb_mask
+    int tlb_any_global    # an entry may be global (a CR3 flush must scan)
+    int tlb_any_large     # an entry may be a piece of a 4 MiB page (INVLPG must scan)
+    u8* tlb_wmap          # per physical page: a fast write tag may point here
+    u32* tlb_log          # indices of the entries filled since the last flush ...
+    u32 tlb_log_n
+    int tlb_log_full      # ... unless it overflowed: then a flush clears every entry
     u32 cpuid[16][4]      # leaves 0..7 and 0x80000000U..7
     # counters
     u64 insns
@@ -147,6 +167,15 @@ ctypedef struct CtxC:
     u64 flushes
     u64 translate_cycles    # host TSC cycles spent translating
     u64 mmio_accesses
+    u64 tlb_hits[3]         # fast-path hits: read, write, fetch
+    u64 tlb_misses[3]       # misses (a walk follows)
+    u64 tlb_slow[3]         # slow-path accesses through a present entry (MMIO, code page, crossing)
+    u64 tlb_walks
+    u64 tlb_faults          # page faults raised
+    u64 tlb_flushes         # full flushes
+    u64 tlb_flushes_cr3     # non-global flushes (CR3 writes)
+    u64 tlb_invlpg
+    u64 tlb_code_scans      # write tags marked because their page became code
     u64 exc_count[32]     # exceptions raised, by vector
     u64 vec_count[256]    # events delivered through the IDT/IVT, by vector
     u64 callouts[<int>OP_COUNT]
@@ -154,6 +183,7 @@ ctypedef struct CtxC:
 
 include "cache.pxi"
 include "memory.pxi"
+include "tlb.pxi"
 include "semantics.pxi"
 include "fpu.pxi"
 include "hv.pxi"
@@ -192,7 +222,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef BlockC* prev = NULL      # block whose static exit prev_k is waiting for a link
     cdef JcEntryC* e
     cdef SegC* cs
-    cdef u32 eip, lin, mode, i, n, d, prev_lin = 0
+    cdef u32 eip, lin, pa, mode, i, n, d, prev_lin = 0
     cdef int st, r, prev_k = 0, chain = c.strategy == STRAT_CHAIN
     cdef u32 single
     while True:
@@ -219,7 +249,11 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             c.chain_hits += 1
         elif c.strategy == STRAT_INTERP:
             c.ac_on = (mode_bits(c) >> 5) & 1
-            st = translate(c, eip, lin, 1, c.scratch)
+            pa = lin
+            if c.cpu.cr[0] & 0x80000000U:
+                st = tlb_fetch(c, lin, &pa)
+            if st == 0:
+                st = translate(c, eip, lin, pa, 1, c.scratch)
             b = c.scratch
         else:
             mode = mode_bits(c)
@@ -229,23 +263,27 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 b = e.b
                 c.jc_hits += 1
             else:
-                b = block_find(c, lin, mode)
-                if b != NULL:
-                    c.cache_hits += 1
-                else:
-                    c.cache_misses += 1
-                    st = translate(c, eip, lin, MAX_BLOCK_INSNS, c.scratch)
-                    if st == 0:
-                        if c.scratch.pa == 0xFFFFFFFFU:
-                            b = c.scratch
-                        else:
+                # blocks are keyed by physical address: two mappings share them
+                pa = lin
+                b = c.scratch
+                if c.cpu.cr[0] & 0x80000000U:
+                    st = tlb_fetch(c, lin, &pa)
+                if st == 0:
+                    b = block_find(c, pa, mode)
+                    if b != NULL:
+                        c.cache_hits += 1
+                    else:
+                        c.cache_misses += 1
+                        b = c.scratch
+                        st = translate(c, eip, lin, pa, MAX_BLOCK_INSNS, c.scratch)
+                        if st == 0 and c.scratch.pa != 0xFFFFFFFFU:
                             if c.nblocks >= c.max_blocks:
                                 flush_all(c)
                                 prev = NULL
                             b = block_install(c, c.scratch, mode)
                             if b == NULL:
                                 b = c.scratch
-                        if c.hook_mask & HOOK_BLOCK:
+                        if st == 0 and c.hook_mask & HOOK_BLOCK:
                             if hook_py(c, HOOK_BLOCK, eip, c.scratch.pa, 0, c.scratch):
                                 continue
                 if st == 0 and b != c.scratch:
@@ -263,7 +301,11 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 (cs.limit if cs.limit < c.ipmask else c.ipmask):
             # translated for another CS:IP of this linear address: under this
             # CS it would run past CS.limit or past a 16-bit IP wrap
-            st = translate(c, eip, lin, MAX_BLOCK_INSNS, c.scratch)
+            pa = lin
+            if c.cpu.cr[0] & 0x80000000U:
+                st = tlb_fetch(c, lin, &pa)
+            if st == 0:
+                st = translate(c, eip, lin, pa, MAX_BLOCK_INSNS, c.scratch)
             b = c.scratch
         if st:
             # the first instruction could not even be fetched
@@ -389,7 +431,8 @@ cdef class Core:
     cdef public object _pending_error
     cdef public object _hook       # callable(kind, args): Machine's hook dispatcher
 
-    def __cinit__(self, cnp.ndarray ram not None, str strategy="block", int max_blocks=65536):
+    def __cinit__(self, cnp.ndarray ram not None, str strategy="block", int max_blocks=65536,
+                  int tlb_entries=TLB_DEFAULT_ENTRIES):
         if ram.dtype != np.uint8 or ram.ndim != 1 or not ram.flags["C_CONTIGUOUS"]:
             raise ValueError("ram must be a contiguous 1-D numpy uint8 array")
         if ram.shape[0] < 4096 or ram.shape[0] % 4096 or ram.shape[0] > 0xFFFFF000U:
@@ -414,6 +457,21 @@ cdef class Core:
         if c.htab == NULL or c.jc == NULL or c.page_blocks == NULL or c.code_map == NULL or \
                 c.scratch == NULL or c.port_map == NULL or c.code_inval == NULL or c.fine == NULL:
             raise MemoryError()
+        if tlb_entries < 2 or tlb_entries > (1 << 20) or (tlb_entries & (tlb_entries - 1)):
+            raise ValueError(f"tlb_entries must be a power of two between 2 and {1 << 20}, "
+                             f"got {tlb_entries}")
+        c.tlb_n = tlb_entries
+        c.tlb_mask = tlb_entries - 1
+        c.tlb = <TlbEntryC*>malloc(2 * <size_t>tlb_entries * sizeof(TlbEntryC))
+        c.tlb_tab[0] = c.tlb
+        c.tlb_tab[1] = c.tlb + tlb_entries
+        c.tlb_wmap = <u8*>calloc(c.npages + 1, 1)
+        c.tlb_log = <u32*>malloc(2 * <size_t>tlb_entries * sizeof(u32))
+        if c.tlb == NULL or c.tlb_wmap == NULL or c.tlb_log == NULL:
+            raise MemoryError()
+        c.tlb_log_full = 1        # the first flush clears the whole (malloc'ed) table
+        tlb_flush_all(c)
+        c.tlb_flushes = 0
         c.decoder = decoder_new()
         fpu_host_setup()
         fpu_reset(&c.cpu.fpu)
@@ -438,6 +496,9 @@ cdef class Core:
             free(self.c.fine)
             free(self.c.code_inval)
             free(self.c.scratch)
+            free(self.c.tlb)
+            free(self.c.tlb_wmap)
+            free(self.c.tlb_log)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)
             free(self.c)
@@ -591,12 +652,14 @@ cdef class Core:
         cdef InsnC ins
         cdef u32 lin = self.c.cpu.seg[S_CS].base + self.c.cpu.eip
         cdef int n
-        if lin >= self.c.ram_size:
+        cdef u8 buf[16]
+        raw = self.read_virt(lin, 15)        # through the page tables when paging is on
+        if not raw:
             return None
-        avail = min(15, self.c.ram_size - lin)
-        n = bt_decode(self.c.decoder, self.c.ram + lin, avail, self.c.cpu.eip,
+        avail = len(raw)
+        memcpy(buf, <const u8*>raw, avail)
+        n = bt_decode(self.c.decoder, buf, avail, self.c.cpu.eip,
                       (self.c.cpu.seg[S_CS].flags & SF_BIG) != 0, &ins)
-        raw = bytes(<u8[:avail]>(self.c.ram + lin))
         if n == 0:
             return {"op": 0, "len": 0, "bytes": raw}
         return {"op": ins.op, "len": ins.len, "bytes": raw[:ins.len], "osz": ins.osz,
@@ -620,9 +683,45 @@ cdef class Core:
             free_graveyard(self.c)
 
     def flush(self):
+        """Drop every translated block and every TLB entry."""
         flush_all(self.c)
+        tlb_flush_all(self.c)
         if not self.c.running:
             free_graveyard(self.c)
+
+    # ---- paging
+    property tlb_entries:
+        def __get__(self):
+            return self.c.tlb_n
+
+    def tlb_flush(self, page=None):
+        """Drop the whole TLB, or the entries of the linear page holding ``page``."""
+        if page is None:
+            tlb_flush_all(self.c)
+        else:
+            tlb_flush_page(self.c, <u32>page)
+
+    def virt_to_phys(self, unsigned int lin):
+        """The physical address the guest's page tables give lin (lin itself with
+        paging off), or None when it is not mapped.  No A/D bits, no TLB fill."""
+        cdef u32 pa
+        if tlb_peek(self.c, lin, &pa):
+            return None
+        return pa
+
+    def read_virt(self, unsigned int lin, unsigned int n):
+        """Up to n bytes at linear lin, page by page, stopping at the first page
+        that is not mapped or not in RAM (so possibly fewer than n)."""
+        cdef u32 pa, k
+        out = bytearray()
+        while n:
+            if tlb_peek(self.c, lin, &pa) or pa >= self.c.ram_size:
+                break
+            k = min(n, 0x1000 - (lin & 0xFFF), self.c.ram_size - pa)
+            out += (<u8[:k]>(self.c.ram + pa))
+            n -= k
+            lin = (lin + k) & 0xFFFFFFFFU
+        return bytes(out)
 
     # ---- registers
     def get_reg(self, int i):
@@ -660,6 +759,8 @@ cdef class Core:
 
     def set_cr(self, int i, unsigned int v):
         self.c.cpu.cr[i] = v
+        if i == 0 or i == 3 or i == 4:
+            tlb_flush_all(self.c)      # from outside the guest: nothing stale survives
 
     def get_seg(self, int i):
         cdef SegC* s = self.seg_ptr(i)
@@ -823,6 +924,17 @@ cdef class Core:
             "cache_blocks": c.nblocks,
             "mmio_accesses": c.mmio_accesses,
             "io_fast": c.io_fast,
+            "tlb_entries": c.tlb_n,
+            "tlb_hits": {"read": c.tlb_hits[0], "write": c.tlb_hits[1], "fetch": c.tlb_hits[2]},
+            "tlb_misses": {"read": c.tlb_misses[0], "write": c.tlb_misses[1],
+                           "fetch": c.tlb_misses[2]},
+            "tlb_slow": {"read": c.tlb_slow[0], "write": c.tlb_slow[1], "fetch": c.tlb_slow[2]},
+            "tlb_walks": c.tlb_walks,
+            "tlb_page_faults": c.tlb_faults,
+            "tlb_flushes": c.tlb_flushes,
+            "tlb_flushes_cr3": c.tlb_flushes_cr3,
+            "tlb_invlpg": c.tlb_invlpg,
+            "tlb_code_scans": c.tlb_code_scans,
             "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}

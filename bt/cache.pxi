@@ -23,6 +23,7 @@ cdef BlockC* block_install(CtxC* c, BlockC* tmp, u32 mode) noexcept nogil:
     c.code_map[page] = 1
     if c.fine[page] != NULL:
         fine_mark(c.fine[page], b.pa & 0xFFF, (b.pa & 0xFFF) + b.nbytes)
+    tlb_code_page(c, page)     # write tags pointing here must go to the slow path now
     b.gprev = NULL
     b.gnext = c.all_blocks
     if c.all_blocks != NULL:

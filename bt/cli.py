@@ -106,7 +106,8 @@ def cmd_run(args):
     m = Machine(ram_size=args.memory, strategy=args.strategy, serial=out,
                 serial_stdin=args.serial_stdin, max_blocks=args.tcache_size,
                 clock=args.clock, ns_per_insn=args.ns_per_insn,
-                rtc_start=_rtc_start(args.rtc_start), on_triple_fault=args.on_triple_fault)
+                rtc_start=_rtc_start(args.rtc_start), on_triple_fault=args.on_triple_fault,
+                tlb_entries=args.tlb_entries)
     if args.log_unmapped:
         m.ports.log_unmapped = lambda msg: print(f"[bt] {msg}", file=sys.stderr)
     kind = load_image(m, image, cmdline=args.append or "", modules=args.module,
@@ -199,6 +200,13 @@ def _positive(s):
     return v
 
 
+def _pow2(s):
+    v = _int(s)
+    if v < 2 or v > 1 << 20 or v & (v - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two between 2 and {1 << 20}: {s!r}")
+    return v
+
+
 def _int(s):
     try:
         return int(s, 0)
@@ -247,6 +255,9 @@ def main(argv=None):
     r.add_argument("--tcache-size", type=_positive, default=65536, metavar="BLOCKS",
                    help="bound on cached translated blocks; a full cache is flushed "
                    "(default 65536)")
+    r.add_argument("--tlb-entries", type=_pow2, default=None, metavar="N",
+                   help="software TLB entries per privilege level, a power of two "
+                        "(default 4096)")
     r.add_argument("--clock", choices=("virtual", "host"), default="virtual",
                    help="guest time: 'virtual' advances with retired instructions "
                    "(deterministic, the default) or 'host' follows the wall clock")

@@ -175,6 +175,7 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
     cdef u32 a, b, r, t, f
     cdef i64 p
     cdef int st
+    cdef u8* hp
     cdef int h = u.h
     if h == H_GENERIC:
         return exec_uop(c, u)
@@ -183,14 +184,23 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
     elif h == H_MOV_RI:
         R[u.d.ops[0].reg] = u.d.ops[1].imm
     elif h == H_LOAD:
-        st = rd(c, u.d.seg, calc_ea(c, &u.d), 4, &a)
+        t = calc_ea(c, &u.d)
+        hp = rptr(c, u.d.seg, t, 4)
+        if hp != NULL:
+            R[u.d.ops[0].reg] = load_n(hp, 4)
+            return ST_OK
+        st = rd(c, u.d.seg, t, 4, &a)
         if st:
             return st
         R[u.d.ops[0].reg] = a
-    elif h == H_STORE:
-        return wr(c, u.d.seg, calc_ea(c, &u.d), 4, R[u.d.ops[1].reg])
-    elif h == H_STORE_I:
-        return wr(c, u.d.seg, calc_ea(c, &u.d), 4, u.d.ops[1].imm)
+    elif h == H_STORE or h == H_STORE_I:
+        t = calc_ea(c, &u.d)
+        a = R[u.d.ops[1].reg] if h == H_STORE else u.d.ops[1].imm
+        hp = wptr(c, u.d.seg, t, 4)
+        if hp != NULL:
+            store_n(hp, 4, a)
+            return ST_OK
+        return wr(c, u.d.seg, t, 4, a)
     elif h == H_ADD_RR or h == H_ADD_RI:
         a = R[u.d.ops[0].reg]
         b = R[u.d.ops[1].reg] if h == H_ADD_RR else u.d.ops[1].imm
@@ -219,9 +229,14 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         R[u.d.ops[0].reg] = r
         set_flags(c, flags_logic32(r))
     elif h == H_ALU_RM:
-        st = rd(c, u.d.seg, calc_ea(c, &u.d), 4, &b)
-        if st:
-            return st
+        t = calc_ea(c, &u.d)
+        hp = rptr(c, u.d.seg, t, 4)
+        if hp != NULL:
+            b = load_n(hp, 4)
+        else:
+            st = rd(c, u.d.seg, t, 4, &b)
+            if st:
+                return st
         r = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
         if u.d.op != OP_CMP:
             R[u.d.ops[0].reg] = r
@@ -236,9 +251,14 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         if u.d.ops[1].kind == OK_REG:
             a = R[u.d.ops[1].reg]
         else:
-            st = rd(c, u.d.seg, calc_ea(c, &u.d), 4, &a)
-            if st:
-                return st
+            t = calc_ea(c, &u.d)
+            hp = rptr(c, u.d.seg, t, 4)
+            if hp != NULL:
+                a = load_n(hp, 4)
+            else:
+                st = rd(c, u.d.seg, t, 4, &a)
+                if st:
+                    return st
         b = u.d.ops[2].imm if u.d.nops == 3 else R[u.d.ops[0].reg]
         p = <i64><i32>a * <i64><i32>b
         r = <u32>p
@@ -246,6 +266,14 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         R[u.d.ops[0].reg] = r
     elif h == H_ALU_MX:
         t = calc_ea(c, &u.d)
+        b = R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+        hp = wptr(c, u.d.seg, t, 4) if u.d.op != OP_CMP else rptr(c, u.d.seg, t, 4)
+        if hp != NULL:
+            # one translation for the read and the write
+            r = alu(c, u.d.op, load_n(hp, 4), b, 4)
+            if u.d.op != OP_CMP:
+                store_n(hp, 4, r)
+            return ST_OK
         st = rd(c, u.d.seg, t, 4, &a)
         if st:
             return st
@@ -282,16 +310,24 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         if not flat_stack(c):
             return exec_uop(c, u)
         t = R[4] - 4
-        st = lwr(c, t, 4, R[u.d.ops[0].reg])
-        if st:
-            return st
+        hp = wptr(c, S_SS, t, 4)
+        if hp != NULL:
+            store_n(hp, 4, R[u.d.ops[0].reg])
+        else:
+            st = lwr(c, t, 4, R[u.d.ops[0].reg])
+            if st:
+                return st
         R[4] = t
     elif h == H_POP_R:
         if not flat_stack(c):
             return exec_uop(c, u)
-        st = lrd(c, R[4], 4, &a)
-        if st:
-            return st
+        hp = rptr(c, S_SS, R[4], 4)
+        if hp != NULL:
+            a = load_n(hp, 4)
+        else:
+            st = lrd(c, R[4], 4, &a)
+            if st:
+                return st
         R[4] += 4
         R[u.d.ops[0].reg] = a
     elif h == H_CALL:
@@ -302,18 +338,26 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         if b > c.cpu.seg[S_CS].limit:
             return raise_exc(c, 13, 0, 1)
         t = R[4] - 4
-        st = lwr(c, t, 4, a)
-        if st:
-            return st
+        hp = wptr(c, S_SS, t, 4)
+        if hp != NULL:
+            store_n(hp, 4, a)
+        else:
+            st = lwr(c, t, 4, a)
+            if st:
+                return st
         R[4] = t
         c.cpu.eip = b
         return ST_JUMP
     elif h == H_RET:
         if not flat_stack(c):
             return exec_uop(c, u)
-        st = lrd(c, R[4], 4, &a)
-        if st:
-            return st
+        hp = rptr(c, S_SS, R[4], 4)
+        if hp != NULL:
+            a = load_n(hp, 4)
+        else:
+            st = lrd(c, R[4], 4, &a)
+            if st:
+                return st
         if a > c.cpu.seg[S_CS].limit:
             return raise_exc(c, 13, 0, 1)
         R[4] += 4

@@ -460,6 +460,15 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
                 if (a & 0x80000000U) and not (a & 1):
                     return gp0(c)
                 a |= 0x10        # ET is hard-wired on P6
+                if (a ^ c.cpu.cr[0]) & 0x80010000U:      # PG, WP
+                    tlb_flush_all(c)
+            elif n == 3:
+                tlb_flush_nonglobal(c)
+            elif n == 4:
+                if a & CR4_PAE:
+                    return gp0(c)    # PAE is not implemented (nor in CPUID): a reserved bit
+                if (a ^ c.cpu.cr[4]) & (CR4_PSE | CR4_PGE | CR4_PAE):
+                    tlb_flush_all(c)
             c.cpu.cr[n] = a
             c.mode_dirty = 1
         else:
@@ -488,7 +497,8 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
     if op == OP_INVLPG:
         if u.d.ops[0].kind != OK_MEM:
             return raise_exc(c, 6, 0, 0)
-        return 0         # no TLB yet: nothing to drop
+        tlb_flush_page(c, c.cpu.seg[u.d.seg].base + c.ea)
+        return 0
     if op == OP_INVD or op == OP_WBINVD:
         return 0
     if op == OP_RDMSR or op == OP_WRMSR:

@@ -19,12 +19,14 @@ from bt.devices.misc import DebugConsole, ExitPort, PostPort
 from bt.devices.uart import Uart16550
 
 STRATEGIES = ("interp", "block", "chain")
+TLB_DEFAULT_ENTRIES = 4096    # see bench/README.md (Paging and the TLB) and bench/results/tlb_sweep.txt
 
 # Default CPU model: a P6-family part that reports only what bt implements:
-# FPU (the x87, with FCMOVcc/FCOMI since CMOV is set too), TSC, MSR, CX8, SEP
-# (SYSENTER/SYSEXIT), CMOV and FXSR (FXSAVE/FXRSTOR; no SSE).  No PSE/PGE until paging does.
-CPUID_FEATURES_EDX = ((1 << 0) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 15)
-                      | (1 << 24))
+# FPU (the x87, with FCMOVcc/FCOMI since CMOV is set too), PSE (4 MiB pages), TSC,
+# MSR, CX8, SEP (SYSENTER/SYSEXIT), PGE (global pages), CMOV and FXSR
+# (FXSAVE/FXRSTOR; no SSE).  No PAE.
+CPUID_FEATURES_EDX = ((1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) |
+                      (1 << 13) | (1 << 15) | (1 << 24))
 DEFAULT_CPUID = {
     0: (1, int.from_bytes(b"Genu", "little"), int.from_bytes(b"ntel", "little"),
         int.from_bytes(b"ineI", "little")),
@@ -140,6 +142,46 @@ class Memory:
 
     def read_u32(self, addr):
         return int.from_bytes(self.read(addr, 4), "little")
+
+    def virt_to_phys(self, addr):
+        """The physical address of linear addr under the guest's page tables (addr
+        itself with paging off); BtError when it is not mapped.  No side effects."""
+        pa = self._m.core.virt_to_phys(addr & 0xFFFFFFFF)
+        if pa is None:
+            raise BtError(f"linear address {addr:#x} is not mapped by the guest's page tables "
+                          f"(cr3={self._m.core.get_cr(3):#x})")
+        return pa
+
+    def _virt_pages(self, addr, n):
+        # (physical address, length) pieces of the linear range, page by page
+        if addr < 0 or n < 0 or addr + n > 1 << 32:
+            raise BtError(f"linear range {addr:#x}+{n:#x} is outside the 4 GiB address space")
+        out = []
+        while n:
+            k = min(n, 0x1000 - (addr & 0xFFF))
+            pa = self.virt_to_phys(addr)
+            if pa + k > self.ram.shape[0]:
+                raise BtError(f"linear address {addr:#x} maps to {pa:#x}, outside RAM "
+                              f"(size {self.ram.shape[0]:#x})")
+            out.append((pa, k))
+            addr += k
+            n -= k
+        return out
+
+    def read_virt(self, addr, n):
+        """Read n bytes at linear addr through the guest's page tables (as a debugger
+        does: no permission checks, no Accessed/Dirty bits, no TLB fill)."""
+        return b"".join(self.read(pa, k) for pa, k in self._virt_pages(addr, n))
+
+    def write_virt(self, addr, data):
+        """Write bytes at linear addr through the guest's page tables (no permission
+        checks, no A/D bits); translations of the physical pages written are dropped.
+        Nothing is written when any page of the range is unmapped."""
+        data = bytes(data)
+        pos = 0
+        for pa, k in self._virt_pages(addr, len(data)):
+            self.write(pa, data[pos:pos + k])
+            pos += k
 
     def write_u32(self, addr, value):
         self.write(addr, (value & 0xFFFFFFFF).to_bytes(4, "little"))
@@ -303,6 +345,8 @@ class Machine:
         mode: "prot" (32-bit flat protected mode, CPL 0, paging off, IF=0:
             a Multiboot entry state) or "real" (16-bit real mode, CS=0).
         max_blocks: bound on cached translated blocks; a full cache is flushed.
+        tlb_entries: entries of the software TLB (a power of two; per privilege level:
+            supervisor and user have a table each).
         cpuid: {leaf: (eax, ebx, ecx, edx)} overriding the default CPU model.
         serial: where COM1 output goes: a text file-like, a callable(bytes), or None
             (kept in ``m.uart.output`` either way).
@@ -332,7 +376,7 @@ class Machine:
     def __init__(self, ram_size=16 << 20, strategy="block", mode="prot",
                  max_blocks=65536, cpuid=None, serial=None, serial_input=b"",
                  serial_stdin=False, debugcon=None, intercept=None, on_triple_fault="stop",
-                 pc=True, clock="virtual", ns_per_insn=1.0, rtc_start=None):
+                 pc=True, clock="virtual", ns_per_insn=1.0, rtc_start=None, tlb_entries=None):
         if strategy not in STRATEGIES:
             raise BtError(f"unknown strategy {strategy!r} (choose from: {', '.join(STRATEGIES)})")
         if mode not in ("prot", "real"):
@@ -348,8 +392,14 @@ class Machine:
             raise BtError(f"unknown clock {clock!r} (choose from: virtual, host)")
         if not ns_per_insn > 0:
             raise BtError(f"ns_per_insn must be positive, got {ns_per_insn!r}")
+        if tlb_entries is None:
+            tlb_entries = TLB_DEFAULT_ENTRIES
+        if (not isinstance(tlb_entries, int) or tlb_entries < 2 or tlb_entries > 1 << 20
+                or tlb_entries & (tlb_entries - 1)):
+            raise BtError(f"tlb_entries must be a power of two between 2 and {1 << 20}, "
+                          f"got {tlb_entries!r}")
         self.ram = np.zeros(ram_size, dtype=np.uint8)
-        self.core = Core(self.ram, strategy, max_blocks)
+        self.core = Core(self.ram, strategy, max_blocks, tlb_entries)
         self.cpu = Cpu(self)
         self.mem = Memory(self)
         self.ports = PortBus()
@@ -707,12 +757,12 @@ class Machine:
                 di = core.get_reg(7)
                 lin = (core.get_seg(0)[1] + (di & amask)) & 0xFFFFFFFF
                 val = self.ports.read(port, size)
-                self.mem.write(lin, val.to_bytes(size, "little"))
+                self.mem.write_virt(lin, val.to_bytes(size, "little"))
                 core.set_reg(7, (di & ~amask & 0xFFFFFFFF) | ((di + step) & amask))
             else:
                 si = core.get_reg(6)
                 lin = (core.get_seg(cur["seg"])[1] + (si & amask)) & 0xFFFFFFFF
-                self.ports.write(port, size, int.from_bytes(self.mem.read(lin, size), "little"))
+                self.ports.write(port, size, int.from_bytes(self.mem.read_virt(lin, size), "little"))
                 core.set_reg(6, (si & ~amask & 0xFFFFFFFF) | ((si + step) & amask))
             if rep:
                 cx = core.get_reg(1)

@@ -2,8 +2,8 @@
 # write check that keeps translated code coherent.  Included into _jit.pyx so
 # that every access inlines into the semantics.
 #
-# Linear == physical until paging lands (issue "Paging and the software TLB"):
-# lin_ptr() is the one place that will become the TLB probe.
+# With CR0.PG=0 linear == physical; with CR0.PG=1 lrd_u / lwr_u go through
+# the software TLB of tlb.pxi (one predictable branch on the paging-off path).
 
 cdef inline int raise_exc(CtxC* c, int vec, u32 err, int has_err) noexcept nogil:
     c.exc_vec = vec
@@ -118,16 +118,34 @@ cdef int mmio_access(CtxC* c, u32 addr, int size, int write, u32* v) noexcept no
     return mmio_py(c, addr, size, write, v)
 
 
-cdef inline int lrd(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
-    """Read size bytes at a linear address."""
+cdef inline int lrd_u(CtxC* c, u32 lin, int size, u32* v, int user) noexcept nogil:
+    """Read size bytes at a linear address, as a user (1) or supervisor access."""
+    cdef TlbEntryC* e
+    if c.cpu.cr[0] & 0x80000000U:
+        # paging: the TLB's read tag, on its page only; anything else is tlb_rd_slow
+        e = tlb_ent(c, lin, user)
+        if e.tag[0] == tlb_last_page(lin, size):
+            c.tlb_hits[0] += 1
+            v[0] = load_n(<u8*>(<size_t>lin + e.addend), size)
+            return 0
+        return tlb_rd_slow(c, lin, size, v, user)
     if not lin_ok(c, lin, size):
         return mmio_access(c, lin, size, 0, v)
     v[0] = load_n(c.ram + lin, size)
     return 0
 
 
-cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
-    """Write size bytes at a linear address."""
+cdef inline int lwr_u(CtxC* c, u32 lin, int size, u32 v, int user) noexcept nogil:
+    """Write size bytes at a linear address, as a user (1) or supervisor access."""
+    cdef TlbEntryC* e
+    if c.cpu.cr[0] & 0x80000000U:
+        # a fast write tag never points at a page with translated code (tlb.pxi)
+        e = tlb_ent(c, lin, user)
+        if e.tag[1] == tlb_last_page(lin, size):
+            c.tlb_hits[1] += 1
+            store_n(<u8*>(<size_t>lin + e.addend), size, v)
+            return 0
+        return tlb_wr_slow(c, lin, size, v, user)
     if not lin_ok(c, lin, size):
         return mmio_access(c, lin, size, 1, &v)
     store_n(c.ram + lin, size, v)
@@ -136,23 +154,72 @@ cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
     return 0
 
 
+cdef inline int lrd(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
+    """Read size bytes at a linear address (an access at the CPL)."""
+    return lrd_u(c, lin, size, v, cur_user(c))
+
+
+cdef inline int lwr(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
+    """Write size bytes at a linear address (an access at the CPL)."""
+    return lwr_u(c, lin, size, v, cur_user(c))
+
+
 cdef inline int lrd_sys(CtxC* c, u32 lin, int size, u32* v) noexcept nogil:
     """An implicit supervisor read (GDT/LDT/IDT/TSS): with paging on it is
     checked as a CPL 0 access whatever the CPL (SDM vol. 3 4.6.1)."""
-    return lrd(c, lin, size, v)
+    return lrd_u(c, lin, size, v, 0)
 
 
 cdef inline int lwr_sys(CtxC* c, u32 lin, int size, u32 v) noexcept nogil:
     """An implicit supervisor write (descriptor accessed bits, TSS busy bit,
     task state): checked as CPL 0 like lrd_sys."""
-    return lwr(c, lin, size, v)
+    return lwr_u(c, lin, size, v, 0)
 
 
 cdef inline int lprobe_w(CtxC* c, u32 lin, u32 size) noexcept nogil:
-    """Check that a write of size bytes would succeed, without writing."""
+    """Check that a write of size bytes would succeed, without writing
+    (with paging: faults as the write would, at the CPL)."""
+    if c.cpu.cr[0] & 0x80000000U:
+        return tlb_probe_w(c, lin, size, cur_user(c))
     if not lin_ok(c, lin, size) and not c.mmio_enabled:
         return bad_mem(c, lin, size)
     return 0
+
+
+cdef inline u8* rptr(CtxC* c, int s, u32 off, int size) noexcept nogil:
+    """The host address for a read of size bytes at s:off when nothing can intervene
+    (a flat segment; with paging, a TLB read hit on one page; without, RAM), else
+    NULL: the caller then takes rd(), which does every check."""
+    cdef TlbEntryC* e
+    if not (c.cpu.seg[s].flags & SF_FLAT):
+        return NULL
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, off, cur_user(c))
+        if e.tag[0] == tlb_last_page(off, size):
+            c.tlb_hits[0] += 1
+            return <u8*>(<size_t>off + e.addend)
+        return NULL
+    if lin_ok(c, off, size):
+        return c.ram + off
+    return NULL
+
+
+cdef inline u8* wptr(CtxC* c, int s, u32 off, int size) noexcept nogil:
+    """As rptr() for a write, or a read-modify-write (write permission implies read):
+    with paging a TLB write hit (never a page with translated code); without,
+    RAM with no translated code on the pages.  NULL: take wr()."""
+    cdef TlbEntryC* e
+    if not (c.cpu.seg[s].flags & SF_FLAT):
+        return NULL
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, off, cur_user(c))
+        if e.tag[1] == tlb_last_page(off, size):
+            c.tlb_hits[1] += 1
+            return <u8*>(<size_t>off + e.addend)
+        return NULL
+    if lin_ok(c, off, size) and not (c.code_map[off >> 12] | c.code_map[(off + <u32>size - 1) >> 12]):
+        return c.ram + off
+    return NULL
 
 
 cdef inline int rd(CtxC* c, int s, u32 off, int size, u32* v) noexcept nogil:

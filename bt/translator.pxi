@@ -73,18 +73,22 @@ cdef inline bint falls_through(int op) noexcept nogil:
             op == OP_RDMSR or op == OP_WRMSR)
 
 
-cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcept nogil:
-    """Fill out (room for MAX_BLOCK_INSNS uops) with the block at eip / pa.
+cdef int translate(CtxC* c, u32 eip, u32 lin, u32 pa, int max_insns, BlockC* out) noexcept nogil:
+    """Fill out (room for MAX_BLOCK_INSNS uops) with the block at eip, whose
+    first byte is at linear lin, physical pa.
 
     Returns 0, or a status when not even the first instruction can be fetched
-    (ST_FAULT for #GP past CS.limit, ST_STOP_BEFORE for code outside RAM).
+    (ST_FAULT for #GP past CS.limit or a #PF on the page of its last bytes,
+    ST_STOP_BEFORE for code outside RAM).
     out.pa is set to 0xFFFFFFFFU when the block must not be cached (its only
     instruction crosses into the next page).
     """
     cdef SegC* cs = &c.cpu.seg[S_CS]
     cdef bint code32 = (cs.flags & SF_BIG) != 0
-    cdef u32 off = 0, ipa, avail, page_end = (pa & 0xFFFFF000U) + 0x1000
-    cdef int n = 0, ln
+    cdef bint paging = paging_on(c)
+    cdef u32 off = 0, ipa, avail, page_end = (pa & 0xFFFFF000U) + 0x1000, k, npa, m2
+    cdef int n = 0, ln, st
+    cdef u8 buf[16]
     cdef UopC* u
     cdef u64 t0 = rdtsc()
     out.pa = pa
@@ -104,7 +108,28 @@ cdef int translate(CtxC* c, u32 eip, u32 pa, int max_insns, BlockC* out) noexcep
         if avail > 15:
             avail = 15
         u = &out.uops[n]
-        ln = bt_decode(c.decoder, c.ram + ipa, avail, eip + off, code32, &u.d)
+        if paging and ipa + avail > page_end:
+            # the bytes past this page come from wherever the next linear page
+            # maps: fetch them (and fault on them) only if the instruction needs them
+            k = page_end - ipa
+            ln = bt_decode(c.decoder, c.ram + ipa, k, eip + off, code32, &u.d)
+            if ln == 0:
+                if n > 0:
+                    break        # it starts a block of its own
+                st = tlb_fetch(c, lin + off + k, &npa)     # the first byte of the next page
+                if st:
+                    return st
+                if npa >= c.ram_size:
+                    return bad_mem(c, npa, 1)
+                m2 = c.ram_size - npa
+                if m2 > 15 - k:
+                    m2 = 15 - k
+                memcpy(buf, c.ram + ipa, k)
+                memcpy(buf + k, c.ram + npa, m2)
+                avail = k + m2
+                ln = bt_decode(c.decoder, buf, avail, eip + off, code32, &u.d)
+        else:
+            ln = bt_decode(c.decoder, c.ram + ipa, avail, eip + off, code32, &u.d)
         if ln == 0:
             if avail < 15:
                 # maybe just truncated by the end of RAM

@@ -30,9 +30,10 @@ GUESTS = {
     "systest": ["systest/systest.c", "systest/user.S", "sysrt/sys.c", "sysrt/sysstub.S"],
     "pagetest": ["pagetest/pagetest.c", "pagetest/page.S", "sysrt/sys.c", "sysrt/sysstub.S"],
     "fpu": ["fpu/fpu.c"],
+    "paging": ["paging/paging.c"],
 }
 # Guests that run only as kernels (privileged instructions): no native twin.
-KERNEL_ONLY = {"systest", "pagetest"}
+KERNEL_ONLY = {"systest", "pagetest", "paging"}
 RT = ["rt/rt.c"]
 KERNEL_RT = ["rt/multiboot.S", "rt/platform_mb.c"]
 NATIVE_RT = ["rt/platform_linux.c"]
