@@ -47,6 +47,8 @@ cdef enum ExitCode:
     # 9 is bt.machine.ExitKind.GUEST_EXIT (Python side only)
     EXIT_IRQ = 10         # INTR is up and the guest can take it: Python acknowledges the PIC
     EXIT_TRIPLE_FAULT = 11  # a fault while delivering #DF: the CPU shuts down
+    # 12 is bt.machine.ExitKind.RESET (Python side only)
+    EXIT_FERR = 13        # the x87 raised FERR# with CR0.NE=0: Python raises IRQ 13
 
 # Micro-op status (see semantics.pxi)
 cdef enum Status:
@@ -91,6 +93,8 @@ ctypedef struct CtxC:
     int running           # inside run_loop: blocks may be in use, keep the graveyard
     int stop_request      # set from another thread to end the run at a block boundary (2: a hook raised)
     int hook_mask         # HOOK_* bits: which research hooks are set
+    int ferr_request      # FERR# went up (CR0.NE=0): IRQ 13 for the PIC
+    int ferr_latch        # the board's FERR# latch (cleared by an OUT to port 0xF0)
     int irq_line          # the PIC's INTR output: taken at a block boundary when IF=1
     u32 intercept         # exception vectors 0-31 that end the run instead of being delivered
     int intercept_int     # INT n with n >= 32 ends the run too
@@ -231,7 +235,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             prev = NULL
             nb = NULL
         if c.stop_request:
-            r = EXIT_ERROR if c.stop_request == 2 else EXIT_STOP
+            r = EXIT_ERROR if c.stop_request == 2 else (EXIT_FERR if c.stop_request == 3 else EXIT_STOP)
             c.stop_request = 0
             return r
         if c.irq_line and (c.cpu.eflags & F_IF) and not c.cpu.shadow:
@@ -624,6 +628,18 @@ cdef class Core:
         """The virtual clock in instructions: retired instructions plus idle time."""
         def __get__(self):
             return self.c.insns + self.c.idle
+
+    def ferr_clear(self):
+        """Port 0xF0: clear the FERR# latch (IRQ 13 may be raised again)."""
+        self.c.ferr_latch = 0
+
+    def take_ferr(self):
+        """1 once after the x87 raised FERR# (CR0.NE=0), for IRQ 13."""
+        r = self.c.ferr_request
+        self.c.ferr_request = 0
+        if r and self.c.stop_request == 3:
+            self.c.stop_request = 0
+        return r
 
     property hook_mask:
         def __get__(self):

@@ -413,6 +413,14 @@ cdef inline int fpu_pending(CtxC* c) noexcept nogil:
     if c.cpu.fpu.sw & 0x80:
         if c.cpu.cr[0] & 0x20:
             return raise_exc(c, 16, 0, 0)
+        if not c.ferr_latch:
+            # FERR#: the PC board latches it onto IRQ 13 (the loop leaves at the
+            # next block boundary for the Python PIC; an OUT to port 0xF0 clears
+            # the latch and lowers the line)
+            c.ferr_latch = 1
+            c.ferr_request = 1
+            c.stop_request = 3
+            c.smc = 1             # leave the block after this instruction
         c.cpu.fpu.ferr = 1
     return 0
 

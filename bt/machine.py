@@ -15,7 +15,7 @@ import numpy as np
 from bt._jit import Core, REG_NAMES, SEG_NAMES
 from bt.decoder import OP_NAMES
 from bt.devices.bus import MmioBus, PortBus
-from bt.devices.misc import DebugConsole, ExitPort, PostPort
+from bt.devices.misc import DebugConsole, ExitPort, FpuErrorPort, PostPort
 from bt.devices.uart import Uart16550
 
 STRATEGIES = ("interp", "block", "chain")
@@ -53,6 +53,7 @@ class ExitKind(enum.IntEnum):
     IRQ = 10             # internal: INTR is up, Machine acknowledges the PIC and delivers
     TRIPLE_FAULT = 11    # a fault while delivering a double fault: the CPU shut down
     RESET = 12           # the guest pulsed the reset line (keyboard controller 0xFE, port 0x92)
+    FERR = 13            # internal: the x87 raised FERR# (CR0.NE=0): IRQ 13 goes up
 
 
 EXCEPTION_NAMES = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
@@ -438,6 +439,7 @@ class Machine:
             self.pc = add_pc_devices(self, VirtualClock(lambda: core.vclock, ns_per_insn, clock),
                                      rtc_start=rtc_start)
             self.pc.kbc.on_reset = self._request_reset
+            self.fpu_error_port = self.add_device(FpuErrorPort(self.pc.pic, self.core))
 
     # ------------------------------------------------------------------ hooks
     def hook_add(self, kind, fn):
@@ -589,6 +591,12 @@ class Machine:
                         continue
                     else:
                         kind = ExitKind.MAX_INSNS
+                if core.take_ferr() and self.pc is not None:
+                    self.pc.pic.set_irq(13, 1)          # lowered by an OUT to port 0xF0
+                if kind == ExitKind.FERR:
+                    if left > 0:
+                        continue
+                    kind = ExitKind.MAX_INSNS
                 if kind == ExitKind.IRQ:
                     kind = self._take_irq()
                     if kind is None:

@@ -186,3 +186,33 @@ def test_cpu_state_round_trip(strategy):
     m2 = Machine(ram_size=RAM, strategy=strategy, intercept="all")
     m2.cpu.state = s
     assert m2.cpu.state == s
+
+
+def test_ferr_raises_irq13_through_the_pic(strategy):
+    # CR0.NE=0 on a PC: FERR# is wired to IRQ 13 (slave PIC input 5).  The handler
+    # clears the latch through port 0xF0 and the exception with FNCLEX, then IRETs.
+    m = Machine(ram_size=RAM, strategy=strategy)
+    gdt = bytes(8) + bytes.fromhex("ffff0000009acf00") + bytes.fromhex("ffff00000092cf00")
+    m.mem.write(0x7000, gdt)
+    m.core.set_dtr(0, 0x7000, len(gdt) - 1)
+    handler = 0x5000
+    idt = bytearray(256 * 8)
+    vec = 0x70 + 5                       # the slave's base after reset is 0x70
+    idt[vec * 8:vec * 8 + 8] = struct.pack("<HHBBH", handler, 8, 0, 0x8E, 0)
+    m.mem.write(0x6000, bytes(idt))
+    m.core.set_dtr(1, 0x6000, len(idt) - 1)
+    # handler: inc esi; out 0xF0, al; fnclex; mov al, 0x20; out 0xA0, al; out 0x20, al; iretd
+    m.mem.write(handler, b"\x46\xe6\xf0\xdb\xe2\xb0\x20\xe6\xa0\xe6\x20\xcf")
+    m.ports.write(0x21, 1, 0xFB)         # master: only the cascade (IRQ 2) unmasked
+    m.ports.write(0xA1, 1, 0xDF)         # slave: only IRQ 13 unmasked
+    # sti; <zero divide>; fld1 (a waiting instruction: FERR#); nop x4; hlt
+    m.mem.write(CODE, b"\xfb" + zero_divide_program(b"\xd9\xe8" + b"\x90" * 4))
+    m.mem.write(CWADDR, struct.pack("<H", 0x37B))
+    m.cpu.eip = CODE
+    m.cpu.esp = 0x8000
+    m.cpu.esi = 0
+    ex = m.run(200)
+    assert ex.kind == ExitKind.HLT
+    assert m.cpu.esi == 1                                  # exactly one IRQ 13
+    assert m.core.get_fpu()["sw"] & 0x80 == 0              # FNCLEX in the handler
+    assert m.stats["irqs"] == {13: 1}

@@ -97,3 +97,22 @@ class DebugConsole(Device):
             self._out.write(chr(b))
             if b == 10:
                 self._out.flush()
+
+
+class FpuErrorPort(Device):
+    """Port 0xF0 of the PC/AT: a write clears the x87 error latch, lowering IRQ 13
+    (raised when the x87 signals FERR# with CR0.NE=0, the DOS-compatible mode)."""
+    name = "fpu-error"
+
+    def __init__(self, pic, core=None, base=0xF0):
+        self.ports = [(base, 1)]
+        self.pic = pic
+        self.core = core
+
+    def io_read(self, port, size):
+        return 0xFF
+
+    def io_write(self, port, size, value):
+        self.pic.set_irq(13, 0)
+        if self.core is not None:
+            self.core.ferr_clear()
