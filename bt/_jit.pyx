@@ -629,6 +629,35 @@ cdef class Core:
         def __get__(self):
             return self.c.insns + self.c.idle
 
+    def io_mem(self, int seg, unsigned int off, int size, int write, unsigned int value=0):
+        """A data access of INS/OUTS done by Python: segment checks, paging (A/D,
+        #PF with CR2), the code-page check, as the guest's own access (write=2:
+        check that the write would succeed, without writing).  Returns
+        (0, value), (1, 0) after a fault (in exit_info; deliver it with
+        deliver_pending_fault) or (2, 0) when the run must stop (exit_info)."""
+        cdef u32 v = value
+        cdef int st
+        if not 0 <= seg < 6 or size not in (1, 2, 4):
+            raise ValueError("bad segment or size")
+        if write == 2:
+            st = probe_w(self.c, seg, off, size)
+        elif write:
+            st = wr(self.c, seg, off, size, v)
+        else:
+            st = rd(self.c, seg, off, size, &v)
+        if st == 0:
+            return 0, v
+        if st == ST_FAULT:
+            return 1, 0
+        return 2, 0
+
+    def deliver_pending_fault(self):
+        """Deliver the fault io_mem reported (EIP at the faulting instruction).
+        Returns 0 or the ExitCode that ends the run."""
+        c = self.c
+        c.exc_count[c.exc_vec & 31] += 1
+        return take_event(c, c.exc_vec, c.exc_err, c.exc_has_err, EV_FAULT)
+
     def ferr_clear(self):
         """Port 0xF0: clear the FERR# latch (IRQ 13 may be raised again)."""
         self.c.ferr_latch = 0

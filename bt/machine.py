@@ -583,7 +583,11 @@ class Machine:
                 if kind == ExitKind.MAX_INSNS and left > 0:
                     continue                       # a timer deadline, not the budget
                 if kind == ExitKind.IO:
-                    self._complete_io()
+                    done = self._complete_io()
+                    if done is not True:
+                        if done is None:            # INS/OUTS faulted: the guest's handler is next
+                            continue
+                        return self._exit(done)
                     left -= 1
                     if self._guest_exit is not None or self._reset_request:
                         kind = ExitKind.STOP
@@ -729,14 +733,18 @@ class Machine:
         return ex
 
     def _complete_io(self):
-        """Finish an IN/OUT/INS/OUTS that the loop handed to Python."""
+        """Finish an IN/OUT/INS/OUTS that the loop handed to Python.  Returns True
+        when it retired, None when INS/OUTS faulted and the fault went to the guest,
+        or the ExitKind that ends the run."""
         core = self.core
         self.io_exits += 1
         port, size, write, string, length = core.io_info()
         try:
             if string:
                 cur = core.current_insn()
-                self._string_io("OUTS" if write else "INS", cur, port)
+                r = self._string_io("OUTS" if write else "INS", cur, port)
+                if r is not True:
+                    return r
             elif write:
                 self.ports.write(port, size, core.get_reg(0) & ((1 << (8 * size)) - 1))
             else:
@@ -750,10 +758,12 @@ class Machine:
             raise
         core.eip = (core.eip + length) & (0xFFFFFFFF if core.get_seg(1)[4] & 16 else 0xFFFF)
         core.insns = core.insns + 1
+        return True
 
     def _string_io(self, op, cur, port):
-        # INS/OUTS (with REP): rare, so done here.  Segment limits are not
-        # checked on this path yet (the system issue moves it into C).
+        # INS/OUTS (with REP), element by element: the memory side is the guest's own
+        # access (segment limits, paging, A/D bits, #PF), so a fault in the middle of
+        # REP INS/OUTS leaves ECX/ESI/EDI at the faulting element and restarts there
         core = self.core
         size = cur["esize"]
         amask = 0xFFFFFFFF if cur["asz"] == 4 else 0xFFFF
@@ -763,18 +773,30 @@ class Machine:
         for _ in range(count):
             if op == "INS":
                 di = core.get_reg(7)
-                lin = (core.get_seg(0)[1] + (di & amask)) & 0xFFFFFFFF
-                val = self.ports.read(port, size)
-                self.mem.write_virt(lin, val.to_bytes(size, "little"))
+                # the write is probed before the port is read: a faulting INS reads nothing
+                st, _v = core.io_mem(0, di & amask, size, 2)
+                if st == 0:
+                    st, _v = core.io_mem(0, di & amask, size, 1, self.ports.read(port, size))
+                if st:
+                    return self._string_io_fault(st)
                 core.set_reg(7, (di & ~amask & 0xFFFFFFFF) | ((di + step) & amask))
             else:
                 si = core.get_reg(6)
-                lin = (core.get_seg(cur["seg"])[1] + (si & amask)) & 0xFFFFFFFF
-                self.ports.write(port, size, int.from_bytes(self.mem.read_virt(lin, size), "little"))
+                st, val = core.io_mem(cur["seg"], si & amask, size, 0)
+                if st:
+                    return self._string_io_fault(st)
+                self.ports.write(port, size, val)
                 core.set_reg(6, (si & ~amask & 0xFFFFFFFF) | ((si + step) & amask))
             if rep:
                 cx = core.get_reg(1)
                 core.set_reg(1, (cx & ~amask & 0xFFFFFFFF) | ((cx - 1) & amask))
+        return True
+
+    def _string_io_fault(self, st):
+        if st == 2:
+            return ExitKind(self.core.exit_info()["kind"])
+        r = self.core.deliver_pending_fault()
+        return ExitKind(r) if r else None
 
     # ------------------------------------------------------------------ state
     @property

@@ -243,3 +243,46 @@ def test_cr3_reloads_with_global_pages(strategy, entries):
     case = PagedCase(code=code, tables=t, cr4=0x80, mem=[(DPA, rng.randbytes(0x6000))])
     want, got, m = check_paged(case, strategy, tlb_entries=entries)
     assert want.vector is None and m.stats["tlb_flushes_cr3"] == 20
+
+
+def test_rep_insb_faults_on_a_missing_page_and_restarts(strategy):
+    # REP INSB from a device across into a page that is not present: #PF with
+    # CR2 = the first byte on the missing page (intercepted here), ECX/EDI at the
+    # faulting element and no byte read from the port for it (SDM vol. 2 INS and
+    # REP: the registers are updated element by element, the fault is restartable).
+    from bt.devices.base import Device
+
+    class Counter(Device):
+        name = "counter"
+        ports = [(0x300, 1)]
+
+        def __init__(self):
+            self.n = 0
+
+        def io_read(self, port, size):
+            self.n += 1
+            return self.n
+
+    t = standard_tables()
+    t.map4k(DLIN, DPA, PG_P | PG_RW)            # DLIN + 0x1000 stays not present
+    start = DLIN + 0x1000 - 4
+    case = PagedCase(code=asm(f"""
+        mov edi, {start:#x}
+        mov ecx, 10
+        mov dx, 0x300
+        rep insb
+    """, addr=PCODE), tables=t)
+    m = setup_bt_paged(case, strategy)
+    dev = m.add_device(Counter())
+    m, got = run_bt_paged(case, strategy, m=m)
+    assert got.vector == 14
+    assert m.cpu.cr2 == DLIN + 0x1000
+    assert m.core.exit_info()["error_code"] == 0x2          # not present, write, supervisor
+    assert dev.n == 4 and m.cpu.ecx == 6 and m.cpu.edi == DLIN + 0x1000
+    assert m.mem.read(DPA + 0xFFC, 4) == bytes([1, 2, 3, 4])
+    # map the page and go on: the same instruction finishes the copy
+    m.mem.write_u32(t.pte_addr(DLIN + 0x1000), (DPA + 0x1000) | PG_P | PG_RW)
+    ex = m.run(max_insns=10)
+    assert ex.kind == ExitKind.HLT
+    assert dev.n == 10 and m.cpu.ecx == 0
+    assert m.mem.read(DPA + 0x1000, 6) == bytes(range(5, 11))
