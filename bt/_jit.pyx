@@ -338,13 +338,24 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             n = <u32>left
         i = 0
         st = ST_OK
-        while i < n:
-            st = exec_fast(c, &b.uops[i])
-            if st != ST_OK:
-                break
-            i += 1
-            if c.smc:
-                break
+        if n == b.ninsns:
+            while i < n:
+                st = exec_fast(c, &b.uops[i])
+                if st != ST_OK:
+                    break
+                i += 1
+                if c.smc:
+                    break
+        else:
+            # cut short: the generic definitions, so that EFLAGS is exact where
+            # the run stops (the fast forms may skip flags a later uop would set)
+            while i < n:
+                st = exec_uop(c, &b.uops[i])
+                if st != ST_OK:
+                    break
+                i += 1
+                if c.smc:
+                    break
         if st == ST_OK:
             c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
             c.insns += i

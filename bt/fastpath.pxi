@@ -42,6 +42,16 @@ cdef enum Handler:
     H_ADC_RX         # ADC/SBB r32, r32/imm
     H_IMUL_RX        # IMUL r32, r/m32 [, imm]
     H_ALU_MX         # ADD OR ADC SBB AND SUB XOR CMP [m32], r32/imm
+    # dead-flag forms (translator.pxi, kill_dead_flags): the result without the
+    # flags, which a later instruction of the block overwrites before any reads them
+    H_NOP_NF         # CMP/TEST r32, r32/imm whose flags are dead: nothing left to do
+    H_ADD_NF
+    H_SUB_NF
+    H_AND_NF
+    H_OR_NF
+    H_XOR_NF
+    H_INC_NF
+    H_DEC_NF
 
 
 cdef inline u32 flags_add32(u32 a, u32 b, u32 r) noexcept nogil:
@@ -297,6 +307,22 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         c.cpu.eflags = (c.cpu.eflags & ~(<u32>(F_ARITH & ~F_CF))) | (t & ~(<u32>F_CF))
     elif h == H_LEA:
         R[u.d.ops[0].reg] = calc_ea(c, &u.d)
+    elif h == H_NOP_NF:
+        pass
+    elif h == H_ADD_NF:
+        R[u.d.ops[0].reg] += R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+    elif h == H_SUB_NF:
+        R[u.d.ops[0].reg] -= R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+    elif h == H_AND_NF:
+        R[u.d.ops[0].reg] &= R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+    elif h == H_OR_NF:
+        R[u.d.ops[0].reg] |= R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+    elif h == H_XOR_NF:
+        R[u.d.ops[0].reg] ^= R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+    elif h == H_INC_NF:
+        R[u.d.ops[0].reg] += 1
+    elif h == H_DEC_NF:
+        R[u.d.ops[0].reg] -= 1
     elif h == H_JCC:
         if cond(c.cpu.eflags, u.d.cc):
             return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) &

@@ -73,6 +73,64 @@ cdef inline bint falls_through(int op) noexcept nogil:
             op == OP_RDMSR or op == OP_WRMSR)
 
 
+cdef void kill_dead_flags(BlockC* b) noexcept nogil:
+    """Dead-flag elimination inside a block: an ALU instruction whose arithmetic
+    flags are all overwritten before anything reads them switches to a form that
+    skips computing them.  Only instructions that cannot fault or leave the block
+    may lie between the two (anything else counts as reading every flag: a fault
+    handler, an exit to Python or a hook sees EFLAGS), and a block that is cut
+    short (TF, a budget, an interrupt shadow) runs the generic definitions, so
+    EFLAGS is exact wherever execution can stop."""
+    cdef u32 live = F_ARITH, w, r
+    cdef int i, h, op, dead
+    cdef UopC* u
+    i = <int>b.nuops - 1
+    while i >= 0:
+        u = &b.uops[i]
+        h = u.h
+        op = u.d.op
+        w = 0
+        r = 0
+        dead = -1
+        if h == H_MOV_RR or h == H_MOV_RI or h == H_LEA:
+            pass
+        elif h == H_ADD_RR or h == H_ADD_RI:
+            w = F_ARITH
+            dead = H_ADD_NF
+        elif h == H_SUB_RR or h == H_SUB_RI:
+            w = F_ARITH
+            dead = H_SUB_NF
+        elif h == H_AND_RR or h == H_AND_RI:
+            w = F_ARITH
+            dead = H_AND_NF
+        elif h == H_OR_RR or h == H_OR_RI:
+            w = F_ARITH
+            dead = H_OR_NF
+        elif h == H_XOR_RR or h == H_XOR_RI:
+            w = F_ARITH
+            dead = H_XOR_NF
+        elif h == H_CMP_RR or h == H_CMP_RI or h == H_TEST_RR or h == H_TEST_RI:
+            w = F_ARITH
+            dead = H_NOP_NF
+        elif h == H_INC_R:
+            w = F_ARITH & ~F_CF
+            dead = H_INC_NF
+        elif h == H_DEC_R:
+            w = F_ARITH & ~F_CF
+            dead = H_DEC_NF
+        elif h == H_SHIFT_RI:
+            w = F_CF | F_OF if (op == OP_ROL or op == OP_ROR) else F_ARITH
+        elif h == H_ADC_RX:
+            w = F_ARITH
+            r = F_CF
+        else:
+            r = F_ARITH          # may read flags, fault or leave: everything is live
+        if dead >= 0 and (w & live) == 0:
+            u.h = <u16>dead
+        live = (live & ~w) | r
+        i -= 1
+
+
 cdef int translate(CtxC* c, u32 eip, u32 lin, u32 pa, int max_insns, BlockC* out) noexcept nogil:
     """Fill out (room for MAX_BLOCK_INSNS uops) with the block at eip, whose
     first byte is at linear lin, physical pa.
@@ -166,6 +224,8 @@ cdef int translate(CtxC* c, u32 eip, u32 lin, u32 pa, int max_insns, BlockC* out
     out.nuops = n
     out.ninsns = n
     out.nbytes = off
+    if c.strategy != STRAT_INTERP and not c.ac_on:
+        kill_dead_flags(out)
     out.hits = 0
     set_static_exits(c, out)
     c.translate_cycles += rdtsc() - t0
