@@ -3,8 +3,8 @@
 # control registers, descriptor tables, segment loads, CPUID, RDTSC, MSRs) is
 # finished here without the GIL; what needs Python (port I/O to device models)
 # leaves the loop with EXIT_IO and the Python side completes the instruction.
-# Issue "System virtualization" extends this file: IDT delivery, task state,
-# call gates and privilege changes are reported as EXIT_UNSUPPORTED until then.
+# Delivery through the IDT is idt.pxi; privilege changes, call gates and the
+# descriptor instructions are protect.pxi; port I/O is ioports.pxi.
 
 cdef inline bint prot(CtxC* c) noexcept nogil:
     return (c.cpu.cr[0] & 1) != 0
@@ -124,8 +124,8 @@ cdef int load_seg(CtxC* c, int s, u32 sel) noexcept nogil:
 
 
 cdef int load_cs(CtxC* c, u32 sel, u32 eip) noexcept nogil:
-    """Far JMP/CALL/RET/IRET to a code segment at the same privilege level.
-    Call gates, task switches and privilege changes belong to the system issue."""
+    """Far JMP/CALL/RET/IRET to a code segment at the same privilege level (call
+    gates and returns to an outer level are protect.pxi's, before this)."""
     cdef SegC* cs = &c.cpu.seg[S_CS]
     cdef u32 lo, hi, addr, typ, dpl, rpl = sel & 3, err = sel & 0xFFFC
     cdef int st
@@ -148,13 +148,11 @@ cdef int load_cs(CtxC* c, u32 sel, u32 eip) noexcept nogil:
     typ = (hi >> 8) & 0xF
     dpl = (hi >> 13) & 3
     if not (hi & 0x1000) or not (typ & 8):
-        return ST_UNSUPPORTED_FAR     # a gate or TSS: the system issue's work
+        return raise_exc(c, 13, err, 1)   # not a code segment (gates: far_transfer)
     if typ & 4:                      # conforming
         if dpl > c.cpu.cpl:
             return raise_exc(c, 13, err, 1)
     elif rpl > c.cpu.cpl or dpl != c.cpu.cpl:
-        if rpl > c.cpu.cpl:
-            return ST_UNSUPPORTED_FAR  # return to an outer level
         return raise_exc(c, 13, err, 1)
     if not (hi & 0x8000):
         return raise_exc(c, 11, err, 1)

@@ -194,8 +194,6 @@ cdef int far_return(CtxC* c, UopC* u) noexcept nogil:
     if osz == 2:
         off &= 0xFFFF
     st = load_cs(c, sel, off)
-    if st == ST_UNSUPPORTED_FAR:
-        return unsupported(c, u)
     if st:
         return st
     n = (2 if not is_iret else 3) * osz
@@ -319,10 +317,7 @@ cdef int far_transfer(CtxC* c, UopC* u, u32 sel, u32 off, int is_call) noexcept 
             if typ == 1 or typ == 9 or typ == 5:
                 return unsupported(c, u)     # a task switch
             return raise_exc(c, 13, sel & 0xFFFC, 1)
-    st = far_common(c, u, sel, off, is_call)
-    if st == ST_UNSUPPORTED_FAR:
-        return unsupported(c, u)
-    return st
+    return far_common(c, u, sel, off, is_call)
 
 
 # ---------------------------------------------------------------- SYSENTER/SYSEXIT
@@ -451,13 +446,12 @@ cdef int do_lar_lsl_verx(CtxC* c, UopC* u) noexcept nogil:
 # ---------------------------------------------------------------- I/O permission
 
 cdef int io_check(CtxC* c, u32 port, u32 size) noexcept nogil:
-    """IN/OUT/INS/OUTS at CPL > IOPL: every bit of the TSS I/O bitmap for the
-    ports touched must be clear (#GP(0) otherwise, or past the TSS limit)."""
+    """IN/OUT/INS/OUTS at CPL > IOPL (the caller checked io_allowed): every bit of
+    the TSS I/O bitmap for the ports touched must be clear (#GP(0) otherwise, or
+    past the TSS limit)."""
     cdef SegC* tr = &c.cpu.tr
     cdef u32 typ = tr.attr & 0xF, base, off, bits
     cdef int st
-    if io_allowed(c):
-        return 0
     if not (tr.flags & SF_VALID) or (typ != 9 and typ != 0xB) or tr.limit < 0x67:
         return gp0(c)
     st = lrd_sys(c, tr.base + 0x66, 2, &base)

@@ -57,20 +57,10 @@ cdef void set_static_exits(CtxC* c, BlockC* b) noexcept nogil:
         b.exit_delta[0] = nxt + u.d.ops[0].imm
         if op == OP_JCC:
             b.exit_delta[1] = nxt
-    elif not ends_block(op) or falls_through(op):
+    elif not ends_block(op) or op == OP_STI:
+        # STI ends its block only so that a waiting interrupt is taken after
+        # the shadow: its fall-through may be chained
         b.exit_delta[1] = nxt
-
-
-cdef inline bint falls_through(int op) noexcept nogil:
-    # callouts that end their block but cannot change CS, the CPL, CR0 or the
-    # code's mapping: their fall-through may be chained (a callout that faults or
-    # leaves for Python does not reach the exit, so it is never followed then)
-    return (op == OP_CLI or op == OP_STI or op == OP_CPUID or op == OP_RDTSC or
-            op == OP_IN or op == OP_OUT or op == OP_PUSHF or
-            op == OP_PUSH_SREG or op == OP_MOV_FROM_SREG or op == OP_SGDT or
-            op == OP_SIDT or op == OP_SMSW or op == OP_SLDT or op == OP_STR or
-            op == OP_LAR or op == OP_LSL or op == OP_VERR or op == OP_VERW or
-            op == OP_RDMSR or op == OP_WRMSR)
 
 
 cdef void kill_dead_flags(BlockC* b) noexcept nogil:

@@ -581,3 +581,21 @@ def test_popf_at_ring3_keeps_if_and_iopl(strategy):
     s.ring3([f"push {0x3002 | CF:#x}", "popfd", "int 0x81"])
     s.run()
     assert s.halted_in(0x81) and s.stack(3)[2] == 0x202 | CF
+
+
+def test_far_jmp_with_rpl_above_cpl_to_nonconforming_is_gp(strategy):
+    # vol. 2 JMP (NONCONFORMING-CODE-SEGMENT): "IF (RPL > CPL) OR (DPL != CPL)
+    # THEN #GP(segment selector)"; the error code is the selector without its RPL
+    s = Sys(strategy)
+    a = s.ring0([far("jmp", CS0 | 3, 0x1000)])
+    s.run()
+    assert gp_frame(s) == [CS0, a[0]]
+
+
+def test_retf_to_a_tss_selector_is_gp(strategy):
+    # vol. 2 RET: "IF return code segment selector does not point to a code
+    # segment THEN #GP(selector)"
+    s = Sys(strategy)
+    a = s.ring0([f"push {TSS_SEL:#x}", f"push {CODE:#x}", "retf"])
+    s.run()
+    assert gp_frame(s) == [TSS_SEL, a[2]]
