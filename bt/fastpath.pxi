@@ -42,6 +42,11 @@ cdef enum Handler:
     H_ADC_RX         # ADC/SBB r32, r32/imm
     H_IMUL_RX        # IMUL r32, r/m32 [, imm]
     H_ALU_MX         # ADD OR ADC SBB AND SUB XOR CMP [m32], r32/imm
+    H_STORE_N        # MOV m8/m16, r8/r16 (size in ops[0].size; AH..BH included)
+    H_STORE_NI       # MOV m8/m16, imm
+    H_LOADX          # MOVZX/MOVSX r32, m8/m16
+    H_MOVX_RR        # MOVZX/MOVSX r32, r8/r16
+    H_SHIFT_NF       # SHL SHR SAR r32, imm8 whose flags are dead (kill_dead_flags)
     # dead-flag forms (translator.pxi, kill_dead_flags): the result without the
     # flags, which a later instruction of the block overwrites before any reads them
     H_NOP_NF         # CMP/TEST r32, r32/imm whose flags are dead: nothing left to do
@@ -119,7 +124,13 @@ cdef void select_handler(CtxC* c, UopC* u) noexcept nogil:
     if op == OP_JMP:
         u.h = H_JMP
         return
+    if op == OP_MOV and k0 == OK_MEM and s0 != 4 and (k1 == OK_REG or k1 == OK_IMM):
+        u.h = H_STORE_N if k1 == OK_REG else H_STORE_NI
+        return
     if d.osz != 4:
+        return
+    if (op == OP_MOVZX or op == OP_MOVSX) and k0 == OK_REG and s0 == 4:
+        u.h = H_LOADX if k1 == OK_MEM else (H_MOVX_RR if k1 == OK_REG else H_GENERIC)
         return
     if op == OP_CALL:
         u.h = H_CALL
@@ -255,6 +266,40 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         R[u.d.ops[0].reg] = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
     elif h == H_SHIFT_RI:
         shift32_imm(c, u.d.op, &R[u.d.ops[0].reg], u.d.ops[1].imm & 31)
+    elif h == H_SHIFT_NF:
+        a = u.d.ops[1].imm & 31
+        if u.d.op == OP_SHL:
+            R[u.d.ops[0].reg] <<= a
+        elif u.d.op == OP_SHR:
+            R[u.d.ops[0].reg] >>= a
+        else:
+            R[u.d.ops[0].reg] = <u32>(<i32>R[u.d.ops[0].reg] >> a)
+    elif h == H_STORE_N or h == H_STORE_NI:
+        t = calc_ea(c, &u.d)
+        b = u.d.ops[0].size
+        a = getreg(c, u.d.ops[1].reg, b) if h == H_STORE_N else u.d.ops[1].imm
+        hp = wptr(c, u.d.seg, t, b)
+        if hp != NULL:
+            if b == 1:
+                hp[0] = <u8>a
+            else:
+                store_n(hp, 2, a)
+            return ST_OK
+        return wr(c, u.d.seg, t, b, a)
+    elif h == H_LOADX:
+        t = calc_ea(c, &u.d)
+        b = u.d.ops[1].size
+        hp = rptr(c, u.d.seg, t, b)
+        if hp != NULL:
+            a = hp[0] if b == 1 else load_n(hp, 2)
+        else:
+            st = rd(c, u.d.seg, t, b, &a)
+            if st:
+                return st
+        R[u.d.ops[0].reg] = sext(a, b) if u.d.op == OP_MOVSX else a
+    elif h == H_MOVX_RR:
+        a = getreg(c, u.d.ops[1].reg, u.d.ops[1].size)
+        R[u.d.ops[0].reg] = sext(a, u.d.ops[1].size) if u.d.op == OP_MOVSX else a
     elif h == H_IMUL_RX:
         # as the generic IMUL: CF = OF = the product does not fit; SF ZF PF of the
         # low half; AF cleared

@@ -110,6 +110,10 @@ cdef void kill_dead_flags(BlockC* b) noexcept nogil:
             dead = H_DEC_NF
         elif h == H_SHIFT_RI:
             w = F_CF | F_OF if (op == OP_ROL or op == OP_ROR) else F_ARITH
+            if op == OP_SHL or op == OP_SHR or op == OP_SAR:
+                dead = H_SHIFT_NF
+        elif h == H_MOVX_RR:
+            pass
         elif h == H_ADC_RX:
             w = F_ARITH
             r = F_CF
