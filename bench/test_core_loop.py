@@ -5,6 +5,9 @@
 Writes bench/results/core_loop.json (MIPS per strategy, one run, same machine),
 which the README quotes.  The loop mixes register ALU work, a load, a store,
 a rotate, ADC, a compare and a counted branch: 10 instructions per iteration.
+The branchy loop is made of blocks of one to three instructions (two
+data-dependent branches per iteration): it measures what a block transition
+costs, where chaining pays most.
 """
 import json
 import os
@@ -34,13 +37,33 @@ l:  add eax, ecx
     jnz l
     hlt
 """
+BRANCHY_SRC = f"""
+    mov ecx, {ITERATIONS}
+    xor eax, eax
+    xor ebx, ebx
+    xor edx, edx
+l:  test ecx, 1
+    jz even
+    add eax, ecx
+    jmp next
+even:
+    sub ebx, ecx
+next:
+    test ecx, 2
+    jnz skip
+    xor edx, eax
+skip:
+    dec ecx
+    jnz l
+    hlt
+"""
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "core_loop.json")
 _results = {}
 
 
-def _code():
+def _code(src=LOOP_SRC):
     ks = keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_32)
-    return bytes(ks.asm(LOOP_SRC, 0x1000)[0])
+    return bytes(ks.asm(src, 0x1000)[0])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,6 +76,7 @@ def write_results():
         "cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d"), "strategies": _results}
     doc["guest_insns"] = next(iter(_results.values()))["insns"]
+    doc["loops"] = {"integer": LOOP_SRC, "branchy": BRANCHY_SRC}
     with open(RESULTS, "w") as f:
         json.dump(doc, f, indent=2)
 
@@ -68,9 +92,10 @@ def _cpu_name():
     return platform.processor()
 
 
+@pytest.mark.parametrize("loop", ["integer", "branchy"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_integer_loop(benchmark, strategy):
-    code = _code()
+def test_integer_loop(benchmark, strategy, loop):
+    code = _code(LOOP_SRC if loop == "integer" else BRANCHY_SRC)
     holder = {}
 
     def setup():
@@ -89,9 +114,9 @@ def test_integer_loop(benchmark, strategy):
     m = holder["m"]
     assert ex.kind == ExitKind.HLT
     insns = m.stats["insns"]
-    assert insns == 4 + 10 * ITERATIONS + 1
+    assert insns == (4 + 10 * ITERATIONS + 1 if loop == "integer" else 4 + 8 * ITERATIONS + 1)
     median = benchmark.stats.stats.median
     mips = insns / median / 1e6
     benchmark.extra_info["mips"] = round(mips, 1)
-    _results[strategy] = {"insns": insns, "median_s": round(median, 4), "mips": round(mips, 1),
+    _results[strategy if loop == "integer" else f"{strategy}/branchy"] = {"insns": insns, "median_s": round(median, 4), "mips": round(mips, 1),
                           "rounds": rounds}

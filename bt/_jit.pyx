@@ -121,6 +121,8 @@ ctypedef struct CtxC:
     u32 ea                # effective address of the current micro-op
     UopC* cur_uops
     int smc               # a store hit translated code: leave the block
+    int exit_k            # the static exit (0 taken/target, 1 fall-through) the block's
+                          # last uop took; 2: none (reset at every block entry)
     int mode_dirty        # CR0/CR4 changed
     # exit and exception reporting
     int exit_kind
@@ -227,7 +229,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef JcEntryC* e
     cdef SegC* cs
     cdef u32 eip, lin, pa, mode, i, n, d, prev_lin = 0
-    cdef int st, r, prev_k = 0, chain = c.strategy == STRAT_CHAIN
+    cdef int st, r, k, prev_k = 0, chain = c.strategy == STRAT_CHAIN
     cdef u32 single
     while True:
         if c.graveyard != NULL:
@@ -301,8 +303,10 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 prev.link[prev_k] = b
                 c.chain_links += 1
             prev = NULL
-        if st == 0 and b != c.scratch and <u64>eip + b.nbytes - 1 > \
-                (cs.limit if cs.limit < c.ipmask else c.ipmask):
+        # (a flat 32-bit CS can only be overrun by a block at the top of 4 GiB)
+        if st == 0 and b != c.scratch and (cs.limit != 0xFFFFFFFFU or c.ipmask != 0xFFFFFFFFU
+                                           or eip > 0xFFFFF000U) and \
+                <u64>eip + b.nbytes - 1 > (cs.limit if cs.limit < c.ipmask else c.ipmask):
             # translated for another CS:IP of this linear address: under this
             # CS it would run past CS.limit or past a 16-bit IP wrap
             pa = lin
@@ -324,6 +328,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         c.beip = eip
         c.cur_uops = b.uops
         c.smc = 0
+        c.exit_k = 2
         n = b.ninsns
         # one instruction at a time under TF (a #DB trap after each) and in an
         # interrupt shadow (after STI, MOV SS, POP SS: no interrupt before the next;
@@ -365,8 +370,9 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 if r:
                     return r
                 continue
-            if not chain or c.smc or i != b.ninsns:
+            if not chain or c.smc or i != b.ninsns or b.exit_delta[1] == NO_EXIT:
                 continue
+            k = 1
         elif st == ST_JUMP:
             c.insns += i + 1
             left -= i + 1
@@ -375,8 +381,9 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 if r:
                     return r
                 continue
-            if not chain or c.smc or i + 1 != b.ninsns:
+            if not chain or c.smc or i + 1 != b.ninsns or c.exit_k == 2:
                 continue
+            k = c.exit_k
         elif st == ST_REPEAT:
             c.cpu.eip = (eip + b.uops[i].eoff) & c.ipmask
             c.insns += i
@@ -402,17 +409,12 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         # chain: the block left through one of its static exits?
         if b == c.scratch:
             continue
-        d = (c.cpu.eip - eip) & c.ipmask
-        if d == (b.exit_delta[0] & c.ipmask):
-            prev_k = 0
-        elif d == (b.exit_delta[1] & c.ipmask):
-            prev_k = 1
-        else:
-            continue
-        if b.link[prev_k] != NULL:
-            nb = b.link[prev_k]
-        else:
+        # (the handler of a static exit said which one it took: no compare of EIPs,
+        # and no second data-dependent branch after the guest's own)
+        nb = b.link[k]
+        if nb == NULL:
             prev = b
+            prev_k = k
             prev_lin = lin
 
 

@@ -40,7 +40,9 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         return put_op(c, u, 0, size, a)
     elif op == OP_JCC:
         if cond(c.cpu.eflags, u.d.cc):
+            c.exit_k = 0
             return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) & (0xFFFF if osz == 2 else 0xFFFFFFFFU))
+        c.exit_k = 1
         c.cpu.eip = next_ip(c, u)
         return ST_JUMP
     elif op == OP_TEST:
@@ -93,6 +95,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             setreg(c, u.d.ops[0].reg, osz, a)
         return 0
     elif op == OP_JMP:
+        c.exit_k = 0
         return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) & (0xFFFF if osz == 2 else 0xFFFFFFFFU))
     elif op == OP_CALL or op == OP_CALL_IND:
         if op == OP_CALL:
@@ -107,6 +110,8 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         if st:
             return st
         c.cpu.eip = t
+        if op == OP_CALL:
+            c.exit_k = 0
         return ST_JUMP
     elif op == OP_RET:
         st = pop_peek(c, osz, 0, &t)

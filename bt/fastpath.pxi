@@ -370,11 +370,14 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         R[u.d.ops[0].reg] -= 1
     elif h == H_JCC:
         if cond(c.cpu.eflags, u.d.cc):
+            c.exit_k = 0
             return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) &
                            (<u32>0xFFFF if u.d.osz == 2 else <u32>0xFFFFFFFFU))
+        c.exit_k = 1
         c.cpu.eip = next_ip(c, u)
         return ST_JUMP
     elif h == H_JMP:
+        c.exit_k = 0
         return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) &
                        (<u32>0xFFFF if u.d.osz == 2 else <u32>0xFFFFFFFFU))
     elif h == H_PUSH_R:
@@ -418,6 +421,7 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
                 return st
         R[4] = t
         c.cpu.eip = b
+        c.exit_k = 0
         return ST_JUMP
     elif h == H_RET:
         if not flat_stack(c):
