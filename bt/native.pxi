@@ -316,8 +316,14 @@ cdef bint native_ok(InsnC* d, bint last) noexcept nogil:
         return False
     if d.asz != 4 or d.osz != 4:
         return False
-    if op == OP_JCC or op == OP_JMP:
+    if op == OP_JCC or op == OP_JMP or op == OP_CALL:
         return last
+    if op == OP_RET:
+        return last and d.nops == 0
+    if op == OP_PUSH:
+        return d.nops == 1 and ((k0 == OK_REG and s0 == 4 and d.ops[0].reg != 4) or k0 == OK_IMM)
+    if op == OP_POP:
+        return d.nops == 1 and k0 == OK_REG and s0 == 4 and d.ops[0].reg != 4
     if op >= OP_ADD and op <= OP_TEST or op == OP_MOV:
         if d.nops != 2 or not nat_simple_op(&d.ops[0]):
             return False
@@ -345,11 +351,17 @@ cdef bint native_ok(InsnC* d, bint last) noexcept nogil:
     return False
 
 
+cdef inline bint nat_stack(InsnC* d) noexcept nogil:
+    return d.op == OP_PUSH or d.op == OP_POP or d.op == OP_CALL or d.op == OP_RET
+
+
 cdef inline bint nat_mem(InsnC* d) noexcept nogil:
-    # does it access guest memory?
+    # does it access guest memory (and so may hand over to the micro-ops)?
     cdef int i
     if d.op == OP_LEA or d.op == OP_NOP:
         return False
+    if nat_stack(d):
+        return True
     for i in range(d.nops):
         if d.ops[i].kind == OK_MEM:
             return True
@@ -406,7 +418,28 @@ cdef void e_insn(NatEmit* e, UopC* u, u32 k, u32 live_after) noexcept nogil:
     cdef int op = d.op, size = d.ops[0].size, i
     cdef int k0, kind0, kind1 = NL_REG
     cdef u32 disp0 = 0, w, v, r, imm
+    k0 = d.ops[0].kind
     if op == OP_NOP:
+        return
+    if op == OP_PUSH or op == OP_POP:
+        e_sync(e)
+        eb(e, 0x8B); eb(e, 0x57); eb(e, 16)              # mov edx, [rdi+esp]
+        if op == OP_PUSH:
+            eb(e, 0x8D); eb(e, 0x52); eb(e, 0xFC)        # lea edx, [rdx-4]
+            e_check(e, 4, 1, k)
+            if k0 == OK_IMM:
+                eb(e, 0xC7); m_loc(e, 0, NL_MEM, 0)      # mov dword [rsi+rdx], imm
+                ed(e, d.ops[0].imm)
+            else:
+                eb(e, 0x8B); m_loc(e, 0, NL_REG, 4 * d.ops[0].reg)   # mov eax, reg
+                eb(e, 0x89); m_loc(e, 0, NL_MEM, 0)                  # mov [rsi+rdx], eax
+            eb(e, 0x89); eb(e, 0x57); eb(e, 16)          # mov [rdi+esp], edx
+        else:
+            e_check(e, 4, 0, k)
+            eb(e, 0x8B); m_loc(e, 0, NL_MEM, 0)          # mov eax, [rsi+rdx]
+            eb(e, 0x8D); eb(e, 0x52); eb(e, 4)           # lea edx, [rdx+4]
+            eb(e, 0x89); eb(e, 0x57); eb(e, 16)          # mov [rdi+esp], edx
+            eb(e, 0x89); m_loc(e, 0, NL_REG, 4 * d.ops[0].reg)       # mov reg, eax
         return
     nat_flags(d, &w, &v, &r)
     k0 = d.ops[0].kind
@@ -519,7 +552,7 @@ cdef void e_insn(NatEmit* e, UopC* u, u32 k, u32 live_after) noexcept nogil:
 cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     """Give a freshly installed block native code for its supported prefix."""
     cdef NatEmit* e
-    cdef u32 n = 0, i, nb = b.ninsns, live, w, v, r, segs = 0, stores = 0, mems = 0
+    cdef u32 n = 0, i, nb = b.ninsns, live, w, v, r, segs = 0, stores = 0, mems = 0, stack = 0
     cdef u32 la[MAX_BLOCK_INSNS]
     cdef UopC* u
     cdef UopC* lu
@@ -535,7 +568,11 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         c.nat_full = 1
         return
     while n < nb and native_ok(&b.uops[n].d, n == nb - 1):
-        if nat_mem(&b.uops[n].d):
+        if nat_stack(&b.uops[n].d):
+            mems += 1
+            stack = 1
+            stores += b.uops[n].d.op != OP_POP and b.uops[n].d.op != OP_RET
+        elif nat_mem(&b.uops[n].d):
             mems += 1
             segs |= 1u << b.uops[n].d.seg
             if nat_writes_mem(&b.uops[n].d):
@@ -574,7 +611,8 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     e.o_exitk = <u32>(<char*>&c.exit_k - <char*>c)
     e.ram_size = c.ram_size
     lu = &b.uops[nb - 1]
-    ends_jump = n == nb and (lu.d.op == OP_JCC or lu.d.op == OP_JMP)
+    ends_jump = n == nb and (lu.d.op == OP_JCC or lu.d.op == OP_JMP or lu.d.op == OP_CALL or
+                             lu.d.op == OP_RET)
     # entry: the run-time conditions of the whole native part, else all micro-ops
     if mems:
         eb(e, 0x48); eb(e, 0x8B); m_ctx(e, 6, e.o_ram)          # mov rsi, [rdi+ram]
@@ -586,13 +624,20 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
                 m_ctx(e, 0, e.o_seg + s * sizeof(SegC) + <u32>(<char*>&c.cpu.seg[0].flags - <char*>&c.cpu.seg[0]))
                 eb(e, SF_FLAT)
                 e_bail(e, 0x0F84, 0)
+        if stack:
+            # a flat 32-bit stack: mov al, [ss.flags]; and al, FLAT|BIG; cmp al, FLAT|BIG
+            eb(e, 0x8A)
+            m_ctx(e, 0, e.o_seg + S_SS * sizeof(SegC) + <u32>(<char*>&c.cpu.seg[0].flags - <char*>&c.cpu.seg[0]))
+            eb(e, 0x24); eb(e, SF_FLAT | SF_BIG)
+            eb(e, 0x3C); eb(e, SF_FLAT | SF_BIG)
+            e_bail(e, 0x0F85, 0)
     if ends_jump:
         # a taken branch needs no CS.limit check when the limit is 4 GiB
         eb(e, 0x83); m_ctx(e, 7, e.o_cslim); eb(e, 0xFF)        # cmp dword [cs.limit], -1
         e_bail(e, 0x0F85, 0)
     for i in range(n):
         u = &b.uops[i]
-        if i == nb - 1 and (u.d.op == OP_JCC or u.d.op == OP_JMP):
+        if i == nb - 1 and ends_jump:
             break
         e_insn(e, u, i, la[i])
     if n < nb:
@@ -600,6 +645,27 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         e_ret_k(e, n)
     elif lu.d.op == OP_JMP:
         e_exit(e, lu.eoff + lu.d.len + lu.d.ops[0].imm, nb)
+    elif lu.d.op == OP_CALL:
+        e_sync(e)
+        eb(e, 0x8B); eb(e, 0x57); eb(e, 16)              # mov edx, [rdi+esp]
+        eb(e, 0x8D); eb(e, 0x52); eb(e, 0xFC)            # lea edx, [rdx-4]
+        e_check(e, 4, 1, nb - 1)
+        eb(e, 0x8B); m_ctx(e, 0, e.o_beip)               # mov eax, [rdi+beip]
+        eb(e, 0x8D); eb(e, 0x80); ed(e, lu.eoff + lu.d.len)   # lea eax, [rax+next]
+        eb(e, 0x89); m_loc(e, 0, NL_MEM, 0)              # mov [rsi+rdx], eax
+        eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
+        eb(e, 0x8D); eb(e, 0x80); ed(e, lu.d.ops[0].imm) # lea eax, [rax+rel]
+        eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_ret_k(e, nb)
+    elif lu.d.op == OP_RET:
+        e_sync(e)
+        eb(e, 0x8B); eb(e, 0x57); eb(e, 16)              # mov edx, [rdi+esp]
+        e_check(e, 4, 0, nb - 1)
+        eb(e, 0x8B); m_loc(e, 0, NL_MEM, 0)              # mov eax, [rsi+rdx]
+        eb(e, 0x8D); eb(e, 0x52); eb(e, 4)               # lea edx, [rdx+4]
+        eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
+        eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_ret_k(e, nb)
     elif lu.d.op == OP_JCC:
         e_need(e, cc_reads(lu.d.cc))
         eb(e, 0x0F); eb(e, 0x80 + lu.d.cc)                      # jcc taken

@@ -83,7 +83,8 @@ def insn(rng):
     if k == 14:
         return f"cmov{rng.choice(CC)} {r}, {s}"
     if k == 15:
-        return "nop"
+        return rng.choice(("nop", f"push {rng.choice(SRC32)}", f"pop {r}", f"push {imm(rng)}",
+                           f"push {rng.choice(SRC32)}\npop {r}", "call F"))
     if k == 16:
         # not in the native subset: the native part ends before it
         return rng.choice(("bswap eax", f"bt {r}, {s}", "cdq", f"rol {r}, 3", f"xchg {r}, {rng.choice(R32)}",
@@ -107,6 +108,9 @@ def program(rng):
         lines += [insn(rng) for _ in range(rng.randrange(0, 4))]
         lines.append(f"L{lab}:")
     lines += [insn(rng) for _ in range(rng.randrange(0, 5))]
+    # a function for the CALLs: its own blocks, RET through the stack
+    lines += ["jmp END", "F:"] + [insn(rng).replace("call F", "nop") for _ in range(rng.randrange(0, 4))]
+    lines += ["ret", "END:"]
     return "\n".join(lines)
 
 
