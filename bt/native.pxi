@@ -644,7 +644,7 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         e_sync(e)
         e_ret_k(e, n)
     elif lu.d.op == OP_JMP:
-        e_exit(e, lu.eoff + lu.d.len + lu.d.ops[0].imm, nb)
+        e_exit(e, lu.eoff + lu.d.len + lu.d.ops[0].imm, nb, 0)
     elif lu.d.op == OP_CALL:
         e_sync(e)
         eb(e, 0x8B); eb(e, 0x57); eb(e, 16)              # mov edx, [rdi+esp]
@@ -656,6 +656,7 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
         eb(e, 0x8D); eb(e, 0x80); ed(e, lu.d.ops[0].imm) # lea eax, [rax+rel]
         eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_exit_k(e, 0)                                   # chained like a JMP
         e_ret_k(e, nb)
     elif lu.d.op == OP_RET:
         e_sync(e)

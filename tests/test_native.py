@@ -190,6 +190,7 @@ def test_native_counters_on_a_loop():
     nat = m.stats["native"]
     assert nat["available"] and nat["blocks"] >= 1
     assert nat["insns"] >= 6 * 999, nat     # the loop body ran natively
+    assert m.stats["chain_hits"] >= 990      # native exits name their static exit: chained
 
 
 def test_budget_ending_inside_a_block():
