@@ -65,6 +65,7 @@ cdef enum Strategy:
     STRAT_INTERP = 0
     STRAT_BLOCK = 1
     STRAT_CHAIN = 2
+    STRAT_NATIVE = 3      # chain + native code for blocks (native.pxi)
 
 ctypedef struct JcEntryC:
     u32 lin
@@ -156,6 +157,12 @@ ctypedef struct CtxC:
     u32 tlb_log_n
     int tlb_log_full      # ... unless it overflowed: then a flush clears every entry
     u32 cpuid[16][4]      # leaves 0..7 and 0x80000000U..7
+    # native code (native.pxi): an executable buffer, filled block after block,
+    # started over by flush_all; full: the next translation flushes the cache
+    u8* nat_buf
+    size_t nat_size
+    size_t nat_used
+    int nat_full
     # counters
     u64 insns
     u64 blocks_translated
@@ -185,6 +192,12 @@ ctypedef struct CtxC:
     u64 exc_count[32]     # exceptions raised, by vector
     u64 vec_count[256]    # events delivered through the IDT/IVT, by vector
     u64 callouts[<int>OP_COUNT]
+    u64 nat_blocks          # blocks given native code
+    u64 nat_insns_compiled  # guest instructions compiled to native code
+    u64 nat_runs            # native code entered
+    u64 nat_insns           # guest instructions retired by native code
+    u64 nat_partial         # ... runs that handed the rest of the block to the micro-ops
+    u64 nat_resets          # code buffer started over (with a cache flush)
 
 
 include "cache.pxi"
@@ -200,6 +213,7 @@ include "hooks.pxi"
 include "dispatch.pxi"
 include "fastpath.pxi"
 include "translator.pxi"
+include "native.pxi"
 
 
 cdef inline u32 mode_bits(CtxC* c) noexcept nogil:
@@ -229,7 +243,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef JcEntryC* e
     cdef SegC* cs
     cdef u32 eip, lin, pa, mode, i, n, d, prev_lin = 0
-    cdef int st, r, k, prev_k = 0, chain = c.strategy == STRAT_CHAIN
+    cdef int st, r, k, prev_k = 0, chain = c.strategy >= STRAT_CHAIN
+    cdef u32 nk
     cdef u32 single
     while True:
         if c.graveyard != NULL:
@@ -283,12 +298,14 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                         b = c.scratch
                         st = translate(c, eip, lin, pa, MAX_BLOCK_INSNS, c.scratch)
                         if st == 0 and c.scratch.pa != 0xFFFFFFFFU:
-                            if c.nblocks >= c.max_blocks:
+                            if c.nblocks >= c.max_blocks or c.nat_full:
                                 flush_all(c)
                                 prev = NULL
                             b = block_install(c, c.scratch, mode)
                             if b == NULL:
                                 b = c.scratch
+                            elif c.strategy == STRAT_NATIVE:
+                                native_compile(c, b)
                         if st == 0 and c.hook_mask & HOOK_BLOCK:
                             if hook_py(c, HOOK_BLOCK, eip, c.scratch.pa, 0, c.scratch):
                                 continue
@@ -344,13 +361,26 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         i = 0
         st = ST_OK
         if n == b.ninsns:
-            while i < n:
-                st = exec_fast(c, &b.uops[i])
-                if st != ST_OK:
-                    break
-                i += 1
-                if c.smc:
-                    break
+            if b.native != NULL and not single:
+                # native code for the block or its first instructions (native.pxi)
+                # (it sets EIP and c.exit_k when it ran the whole block)
+                nk = (<natfn_t>b.native)(c)
+                c.nat_runs += 1
+                c.nat_insns += nk
+                if nk == n:
+                    i = n - 1      # done: as if the last uop had jumped
+                    st = ST_JUMP
+                else:
+                    c.nat_partial += 1
+                    i = nk
+            if st == ST_OK:
+                while i < n:
+                    st = exec_fast(c, &b.uops[i])
+                    if st != ST_OK:
+                        break
+                    i += 1
+                    if c.smc:
+                        break
         else:
             # cut short: the generic definitions, so that EFLAGS is exact where
             # the run stops (the fast forms may skip flags a later uop would set)
@@ -516,6 +546,7 @@ cdef class Core:
             free(self.c.tlb)
             free(self.c.tlb_wmap)
             free(self.c.tlb_log)
+            native_free(self.c)
             if self.c.decoder != NULL:
                 decoder_free(self.c.decoder)
             free(self.c)
@@ -523,7 +554,7 @@ cdef class Core:
 
     property strategy:
         def __get__(self):
-            return ("interp", "block", "chain")[self.c.strategy]
+            return ("interp", "block", "chain", "native")[self.c.strategy]
         def __set__(self, str s):
             if s == "interp":
                 self.c.strategy = STRAT_INTERP
@@ -531,8 +562,12 @@ cdef class Core:
                 self.c.strategy = STRAT_BLOCK
             elif s == "chain":
                 self.c.strategy = STRAT_CHAIN
+            elif s == "native":
+                # without executable memory from the host, blocks run their micro-ops
+                native_init(self.c, NAT_BUF_DEFAULT)
+                self.c.strategy = STRAT_NATIVE
             else:
-                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block, chain)")
+                raise ValueError(f"unknown strategy {s!r} (choose from: interp, block, chain, native)")
 
     # ---- execution
     def run(self, unsigned long long max_insns):
@@ -994,6 +1029,10 @@ cdef class Core:
             "tlb_invlpg": c.tlb_invlpg,
             "tlb_code_scans": c.tlb_code_scans,
             "translate_ns": int(c.translate_cycles / _tsc_per_ns()),
+            "native": {"blocks": c.nat_blocks, "insns_compiled": c.nat_insns_compiled,
+                       "runs": c.nat_runs, "insns": c.nat_insns, "partial": c.nat_partial,
+                       "code_bytes": c.nat_used, "buffer_resets": c.nat_resets,
+                       "available": c.nat_buf != NULL},
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}
         d["vectors_delivered"] = {v: c.vec_count[v] for v in range(256) if c.vec_count[v]}

@@ -117,4 +117,5 @@ ctypedef struct BlockC:
     BlockC* pnext     # chain of blocks on the same physical page
     BlockC* gnext     # chain of every live block (for flushes)
     BlockC* gprev
+    void* native      # native code (native.pxi) for a prefix of the block, or NULL
     UopC uops[1]      # nuops entries follow (allocated with the block)

@@ -82,14 +82,15 @@ def _nano_ops(runner):
     return list(NANO_OPS)
 
 
-RUNNERS = ("bt-block", "bt-chain", "bt-interp", "unicorn", "unicorn-hook",
+RUNNERS = ("bt-block", "bt-chain", "bt-native", "bt-interp", "unicorn", "unicorn-hook",
            "qemu-system", "qemu-user", "native")
-DEFAULT_RUNNERS = ("bt-block", "bt-chain", "unicorn", "unicorn-hook", "qemu-system",
+DEFAULT_RUNNERS = ("bt-block", "bt-chain", "bt-native", "unicorn", "unicorn-hook", "qemu-system",
                    "qemu-user", "native")
-NANO_RUNNERS = ("bt-block", "bt-chain", "bt-interp", "qemu-system")
+NANO_RUNNERS = ("bt-block", "bt-chain", "bt-native", "bt-interp", "qemu-system")
 RUNNER_WHAT = {
     "bt-block": "bt run --strategy block (subprocess)",
     "bt-chain": "bt run --strategy chain (subprocess)",
+    "bt-native": "bt run --strategy native (subprocess): chain + blocks as x86-64 code",
     "bt-interp": "bt run --strategy interp (subprocess; not in the default set: slow)",
     "unicorn": "Unicorn 2 as shipped, no hooks: emu_start(entry, until=done) on the flat image",
     "unicorn-hook": "Unicorn 2 with a Python UC_HOOK_BLOCK callback counting blocks",

@@ -169,6 +169,7 @@ cdef void flush_all(CtxC* c) noexcept nogil:
             memset(c.fine[i], 0, 512)
     c.jc_epoch += 1
     c.flushes += 1
+    native_reset(c)       # no block is left to run the native code
 
 
 cdef void free_graveyard(CtxC* c) noexcept nogil:

@@ -18,7 +18,7 @@ from bt.devices.bus import MmioBus, PortBus
 from bt.devices.misc import DebugConsole, ExitPort, FpuErrorPort, PostPort
 from bt.devices.uart import Uart16550
 
-STRATEGIES = ("interp", "block", "chain")
+STRATEGIES = ("interp", "block", "chain", "native")
 TLB_DEFAULT_ENTRIES = 4096    # see bench/README.md (Paging and the TLB) and bench/results/tlb_sweep.txt
 
 # Default CPU model: a P6-family part that reports only what bt implements:

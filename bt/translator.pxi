@@ -221,6 +221,7 @@ cdef int translate(CtxC* c, u32 eip, u32 lin, u32 pa, int max_insns, BlockC* out
     if c.strategy != STRAT_INTERP and not c.ac_on:
         kill_dead_flags(out)
     out.hits = 0
+    out.native = NULL
     set_static_exits(c, out)
     c.translate_cycles += rdtsc() - t0
     c.insns_translated += n

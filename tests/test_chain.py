@@ -48,7 +48,7 @@ def test_self_modifying_code_in_a_chained_loop():
     """
     code = asm(src.replace("[patch]", "[0x1007]"), 32, 0x1000)
     assert code[5:8] == b"\x83\xc0\x01"       # add eax, imm8 at 0x1005: imm8 at 0x1007
-    for strategy in ("interp", "block", "chain"):
+    for strategy in ("interp", "block", "chain", "native"):
         m = Machine(ram_size=1 << 20, strategy=strategy)
         m.mem.write(0x1000, code)
         m.cpu.eip = 0x1000
@@ -87,11 +87,11 @@ def test_chain_matches_interp_on_calls_and_branches():
         ret
     """
     states = []
-    for s in ("interp", "chain"):
+    for s in ("interp", "chain", "native"):
         m = machine(src, strategy=s)
         assert m.run().kind == ExitKind.HLT
         states.append((m.cpu.state, m.stats["insns"]))
-    assert states[0] == states[1]
+    assert states[0] == states[1] == states[2]
 
 
 def test_cache_stays_bounded_under_code_churn(strategy):

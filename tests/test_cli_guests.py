@@ -33,7 +33,7 @@ def test_default_guest_sees_memory_and_cmdline():
     assert 'multiboot: cmdline="console=ttyS0 loglevel=3"' in p.stdout
 
 
-@pytest.mark.parametrize("strategy", ["block", "chain"])
+@pytest.mark.parametrize("strategy", ["block", "chain", "native"])
 def test_selfcheck_guest_passes(strategy):
     p = bt("run", "selfcheck", "-q", "--strategy", strategy)
     lines = p.stdout.splitlines()
@@ -54,7 +54,7 @@ def test_selfcheck_guest_under_interp_agrees_on_a_prefix():
 def test_fpu_guest_same_under_every_strategy():
     # the x87 guest: every strategy prints the same lines (tests/test_guests_native.py
     # also compares them with the same source run natively)
-    outs = {s: bt("run", "fpu", "-q", "--strategy", s) for s in ("interp", "block", "chain")}
+    outs = {s: bt("run", "fpu", "-q", "--strategy", s) for s in ("interp", "block", "chain", "native")}
     ref = outs["interp"]
     lines = ref.stdout.splitlines()
     assert lines[0] == "bt fpu guest" and lines[-1] == "fpu: done" and ref.returncode == 1

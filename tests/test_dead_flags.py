@@ -40,7 +40,7 @@ def snapshot(m):
                                         "eflags")]
 
 
-@pytest.mark.parametrize("strategy", ["block", "chain"])
+@pytest.mark.parametrize("strategy", ["block", "chain", "native"])
 def test_eflags_exact_at_every_budget(strategy):
     src = BODY + "hlt"
     n = src.count("\n") - 1
@@ -52,7 +52,7 @@ def test_eflags_exact_at_every_budget(strategy):
         assert snapshot(ms[strategy]) == snapshot(ms["interp"]), k
 
 
-@pytest.mark.parametrize("strategy", ["block", "chain"])
+@pytest.mark.parametrize("strategy", ["block", "chain", "native"])
 def test_eflags_exact_under_single_step_and_after_the_block(strategy):
     a, b = machine("interp", BODY + "hlt"), machine(strategy, BODY + "hlt")
     # run the block whole once (translated with dead flags), then step it again

@@ -150,7 +150,7 @@ def test_insn_count_matches_unicorn(strategy):
 
 def expect_translation(m, strategy, blocks, insns):
     s = m.stats
-    if strategy in ("block", "chain"):
+    if strategy in ("block", "chain", "native"):
         assert (s["blocks_translated"], s["insns_translated"]) == (blocks, insns)
     else:
         # the interpreter translates one instruction at a time and caches nothing

@@ -45,7 +45,7 @@ def test_block_hook_sees_every_translation(strategy):
     assert first.uops[0] == (CODE, "MOV", 5)
 
 
-@pytest.mark.parametrize("strategy", ["block", "chain"])   # interp keeps no blocks
+@pytest.mark.parametrize("strategy", ["block", "chain", "native"])   # interp keeps no blocks
 def test_block_hook_added_mid_run_sees_code_translated_before(strategy):
     m = machine(strategy, LOOP)
     assert m.run(max_insns=20).kind == ExitKind.MAX_INSNS
@@ -121,7 +121,7 @@ def test_hook_that_raises_stops_the_run_before_the_callout(strategy):
     assert m.cpu.eax == 7 and m.cpu.eip == CODE + 5
 
 
-@pytest.mark.parametrize("strategy", ["block", "chain"])   # interp keeps no blocks
+@pytest.mark.parametrize("strategy", ["block", "chain", "native"])   # interp keeps no blocks
 def test_block_hook_that_raises(strategy):
     m = machine(strategy, LOOP)
 

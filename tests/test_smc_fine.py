@@ -69,7 +69,7 @@ def test_stores_into_code_on_a_tracked_page_still_take_effect(strategy):
         assert m.stats["smc_fine_pages"] == 1
 
 
-@pytest.mark.parametrize("strategy", ["block", "chain"])    # interp caches nothing
+@pytest.mark.parametrize("strategy", ["block", "chain", "native"])    # interp caches nothing
 def test_python_write_beside_code_keeps_translations(strategy):
     m, _ = run(strategy, DATA_BESIDE_CODE)
     before = m.stats["cache_invalidations"]

@@ -87,7 +87,7 @@ def test_global_entry_survives_cr3_write():
            (DPA + 0x1000, (0x22222222).to_bytes(4, "little")),
            (DPA + 0x2000, (0x33333333).to_bytes(4, "little"))]
     case = PagedCase(code=code, tables=t, mem=mem, cr4=0x80)
-    for strategy in ("interp", "block", "chain"):
+    for strategy in ("interp", "block", "chain", "native"):
         m, got = run_bt_paged(case, strategy)
         r = got.regs
         assert (r["eax"], r["ebx"], r["ecx"], r["esi"], r["edi"]) == \
