@@ -165,6 +165,43 @@ cdef int task_return_checks(CtxC* c, UopC* u) noexcept nogil:
     return unsupported(c, u)          # a task switch
 
 
+cdef int iret_fast(CtxC* c) noexcept nogil:
+    """The common 32-bit IRET in protected mode in one go: to a present, accessed
+    code segment at the current privilege level (RPL == CPL), NT=0, the frame
+    read from a flat 32-bit stack through one host pointer and the descriptor
+    read from the GDT/LDT in memory (never cached).  Returns ST_JUMP when done;
+    anything else (nothing changed) sends it down far_return, which also raises
+    every fault.  (Writes EFLAGS: lazy flags must be materialized before.)"""
+    cdef u8* p
+    cdef u32 esp = c.cpu.regs[4], eip, sel, fl, clo, chi
+    cdef u32 cpl = c.cpu.cpl
+    if (c.cpu.eflags & (F_NT | F_VM)) or c.ac_on or esp > 0xFFFFFFF4U or \
+            (c.cpu.seg[S_SS].flags & (SF_FLAT | SF_BIG)) != (SF_FLAT | SF_BIG):
+        return 0
+    p = rptr(c, S_SS, esp, 12)
+    if p == NULL:
+        return 0
+    eip = load_n(p, 4)
+    sel = load_n(p + 4, 4) & 0xFFFF
+    fl = load_n(p + 8, 4)
+    if (sel & 3) != cpl or (cpl == 0 and (fl & F_VM)):
+        return 0
+    p = code_desc_ptr(c, sel)
+    if p == NULL:
+        return 0
+    clo = load_n(p, 4)
+    chi = load_n(p + 4, 4)
+    if not same_level_code(chi, cpl):
+        return 0
+    if eip > desc_limit(clo, chi):
+        return 0
+    seg_from_desc(&c.cpu.seg[S_CS], sel, clo, chi)
+    c.cpu.eip = eip
+    c.cpu.regs[4] = esp + 12
+    write_eflags(c, fl, eflags_write_mask(c, 4))
+    return ST_JUMP
+
+
 cdef int far_return(CtxC* c, UopC* u) noexcept nogil:
     """RETF and IRET in every mode bt runs: real mode, the same level, an outer level."""
     cdef int osz = u.d.osz, is_iret = u.d.op == OP_IRET, st
