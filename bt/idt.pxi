@@ -253,6 +253,23 @@ cdef inline u32 desc_limit(u32 lo, u32 hi) noexcept nogil:
     return lim
 
 
+cdef inline void cs_from_desc(CtxC* c, u32 sel, u32 lo, u32 hi) noexcept nogil:
+    """CS <- the segment of descriptor (lo, hi) for selector sel.  A SegC is a
+    function of (sel, lo, hi) alone, so a small table keyed by the raw bytes (read
+    from the GDT/LDT at every transfer) is exact without watching the tables."""
+    cdef int k = (sel >> 3) & 3
+    if c.dc_sel[k] == sel and c.dc_lo[k] == lo and c.dc_hi[k] == hi:
+        c.cpu.seg[S_CS] = c.dc_seg[k]
+        return
+    # built in place: copying a SegC just written field by field would stall
+    # the store forwarding
+    seg_from_desc(&c.cpu.seg[S_CS], sel, lo, hi)
+    seg_from_desc(&c.dc_seg[k], sel, lo, hi)
+    c.dc_sel[k] = sel
+    c.dc_lo[k] = lo
+    c.dc_hi[k] = hi
+
+
 cdef inline bint same_level_code(u32 chi, u32 cpl) noexcept nogil:
     """A present, accessed code segment that a transfer at CPL cpl enters
     without a privilege change: conforming with DPL <= CPL, or DPL == CPL."""
@@ -318,9 +335,7 @@ cdef int deliver_fast(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept
     store_n(p + 4, 4, c.cpu.seg[S_CS].sel)
     store_n(p + 8, 4, fl)
     c.cpu.regs[4] = nesp
-    # built in place: a copy of a SegC just written field by field stalls the
-    # store forwarding
-    seg_from_desc(&c.cpu.seg[S_CS], (sel & 0xFFFC) | cpl, clo, chi)
+    cs_from_desc(c, (sel & 0xFFFC) | cpl, clo, chi)
     c.cpu.eip = off
     c.cpu.eflags &= ~(<u32>(F_TF | F_NT | F_RF | F_VM))
     if not (hi & 0x100):

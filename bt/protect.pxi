@@ -195,7 +195,7 @@ cdef int iret_fast(CtxC* c) noexcept nogil:
         return 0
     if eip > desc_limit(clo, chi):
         return 0
-    seg_from_desc(&c.cpu.seg[S_CS], sel, clo, chi)
+    cs_from_desc(c, sel, clo, chi)
     c.cpu.eip = eip
     c.cpu.regs[4] = esp + 12
     write_eflags(c, fl, eflags_write_mask(c, 4))
