@@ -6,6 +6,16 @@
 # leaves CS, SS, ESP, EIP, EFLAGS and the CPL as they were and returns ST_FAULT
 # with the exception the delivery itself raised; take_event() then applies the
 # SDM's double-fault rules (table 6-5) and delivers that one instead.
+#
+# The common protected-mode case (a present 32-bit interrupt/trap gate to an
+# accessed code segment, at the same level or, from a 32-bit TSS, to a more
+# privileged one; flat 32-bit stacks) goes through deliver_fast(), which writes
+# the whole frame through one host pointer; it reads the gate, the descriptors
+# and the TSS from guest memory at every delivery like the CPU (only their
+# decoded form is cached, keyed by the raw bytes: cs_from_desc), and leaves
+# every other case, and every fault, to deliver_full().
+# (With lazy arithmetic flags, EFLAGS must be materialized before deliver()
+# and before the IRET fast paths in protect.pxi, which read and write it.)
 
 cdef enum:
     EV_EXT = 0       # a trap-class exception or an external interrupt: EXT=1 in error codes
@@ -226,7 +236,7 @@ cdef inline u8* sys_rptr(CtxC* c, u32 lin, int size) noexcept nogil:
     return NULL
 
 
-cdef inline u8* code_desc_ptr(CtxC* c, u32 sel) noexcept nogil:
+cdef inline u8* desc_ptr(CtxC* c, u32 sel) noexcept nogil:
     """The host address of sel's descriptor for the fast paths (a non-null
     selector inside its table, the 8 bytes readable in one go), else NULL."""
     cdef u32 base, limit
@@ -270,6 +280,30 @@ cdef inline void cs_from_desc(CtxC* c, u32 sel, u32 lo, u32 hi) noexcept nogil:
     c.dc_hi[k] = hi
 
 
+cdef inline bint flat32_stack_desc(u32 lo, u32 hi, u32 dpl) noexcept nogil:
+    """A present, accessed, writable expand-up data segment with DPL dpl,
+    base 0, limit 4 GiB and B=1: a stack the fast paths write through one
+    pointer (what seg_from_desc turns into SF_FLAT | SF_BIG)."""
+    # P S code W A in byte 5; base 31:16, limit 19:16, G, B, expand-down
+    return (hi & 0x9B00) == 0x9300 and ((hi >> 13) & 3) == dpl and lo == 0x0000FFFF \
+        and (hi & 0xFFCF04FFU) == 0x00CF0000U
+
+
+cdef inline u8* stack_wptr(CtxC* c, u32 lin, int size, int user) noexcept nogil:
+    """wptr() for a flat stack written at an explicit privilege (the new stack
+    of a privilege change), else NULL."""
+    cdef TlbEntryC* e
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, lin, user)
+        if e.tag[1] == tlb_last_page(lin, size):
+            c.tlb_hits[1] += 1
+            return <u8*>(<size_t>lin + e.addend)
+        return NULL
+    if lin_ok(c, lin, size) and not (c.code_map[lin >> 12] | c.code_map[(lin + <u32>size - 1) >> 12]):
+        return c.ram + lin
+    return NULL
+
+
 cdef inline bint same_level_code(u32 chi, u32 cpl) noexcept nogil:
     """A present, accessed code segment that a transfer at CPL cpl enters
     without a privilege change: conforming with DPL <= CPL, or DPL == CPL."""
@@ -284,8 +318,8 @@ cdef inline bint same_level_code(u32 chi, u32 cpl) noexcept nogil:
 cdef int deliver_fast(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
     """The common protected-mode delivery in one go: a present 32-bit interrupt
     or trap gate to a present, accessed code segment entered at the current
-    privilege level, the frame written on a flat 32-bit stack through one host
-    pointer.  Everything is read from guest memory at each delivery, as the CPU
+    privilege level (or at a more privileged one: deliver_fast_inner), the
+    frame written on a flat 32-bit stack through one host pointer.  Everything is read from guest memory at each delivery, as the CPU
     does (a guest may rewrite its IDT or GDT in place).  Returns 0 when
     delivered; anything else (nothing changed) sends the event down the full
     path, which also raises every fault (#GP, #NP, #SS, #TS, #PF).
@@ -305,12 +339,18 @@ cdef int deliver_fast(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept
     if kind == EV_SOFT and ((hi >> 13) & 3) < cpl:
         return 1
     sel = lo >> 16
-    p = code_desc_ptr(c, sel)
+    p = desc_ptr(c, sel)
     if p == NULL:
         return 1
     clo = load_n(p, 4)
     chi = load_n(p + 4, 4)
+    off = (lo & 0xFFFF) | (hi & 0xFFFF0000U)
+    if off > desc_limit(clo, chi):
+        return 1
     if not same_level_code(chi, cpl):
+        if (chi & 0x9D00) == 0x9900 and ((chi >> 13) & 3) < cpl:
+            # non-conforming, more privileged: the inner stack from the TSS
+            return deliver_fast_inner(c, sel, off, clo, chi, hi, err, has_err, kind)
         return 1
     if (c.cpu.seg[S_SS].flags & (SF_FLAT | SF_BIG)) != (SF_FLAT | SF_BIG):
         return 1
@@ -319,9 +359,6 @@ cdef int deliver_fast(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept
     if esp < n:
         return 1
     nesp = esp - n
-    off = (lo & 0xFFFF) | (hi & 0xFFFF0000U)
-    if off > desc_limit(clo, chi):
-        return 1
     p = wptr(c, S_SS, nesp, <int>n)
     if p == NULL:
         return 1
@@ -339,6 +376,61 @@ cdef int deliver_fast(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept
     c.cpu.eip = off
     c.cpu.eflags &= ~(<u32>(F_TF | F_NT | F_RF | F_VM))
     if not (hi & 0x100):
+        c.cpu.eflags &= ~(<u32>F_IF)
+    return 0
+
+
+cdef int deliver_fast_inner(CtxC* c, u32 sel, u32 off, u32 clo, u32 chi, u32 ghi,
+                            u32 err, int has_err, int kind) noexcept nogil:
+    """deliver_fast() through a gate to a more privileged non-conforming code
+    segment (the caller checked the gate and the code descriptor): SS:ESP for
+    the new level from a 32-bit TSS in memory, a flat 32-bit stack segment,
+    SS, ESP, EFLAGS, CS, EIP [, error code] pushed on it in one go.  0 when
+    delivered; anything else (nothing changed) for the full path."""
+    cdef u32 cdpl = (chi >> 13) & 3, typ = c.cpu.tr.attr & 0xF
+    cdef u32 toff = 4 + 8 * cdpl, nesp, nss, slo, shi, n, fl
+    cdef u8* p
+    if not (c.cpu.tr.flags & SF_VALID) or (typ != 9 and typ != 0xB) or toff + 5 > c.cpu.tr.limit:
+        return 1
+    p = sys_rptr(c, c.cpu.tr.base + toff, 6)
+    if p == NULL:
+        return 1
+    nesp = load_n(p, 4)
+    nss = load_n(p + 4, 2)
+    if (nss & 3) != cdpl:
+        return 1
+    p = desc_ptr(c, nss)
+    if p == NULL:
+        return 1
+    slo = load_n(p, 4)
+    shi = load_n(p + 4, 4)
+    if not flat32_stack_desc(slo, shi, cdpl):
+        return 1
+    n = 24 if has_err else 20
+    if nesp < n:
+        return 1
+    nesp -= n
+    p = stack_wptr(c, nesp, <int>n, 0)       # cdpl < CPL <= 3: a supervisor write
+    if p == NULL:
+        return 1
+    fl = c.cpu.eflags
+    if kind == EV_FAULT:
+        fl |= F_RF
+    if has_err:
+        store_n(p, 4, err)
+        p += 4
+    store_n(p, 4, c.cpu.eip)
+    store_n(p + 4, 4, c.cpu.seg[S_CS].sel)
+    store_n(p + 8, 4, fl)
+    store_n(p + 12, 4, c.cpu.regs[4])
+    store_n(p + 16, 4, c.cpu.seg[S_SS].sel)
+    c.cpu.cpl = <u8>cdpl
+    seg_from_desc(&c.cpu.seg[S_SS], nss, slo, shi)
+    c.cpu.regs[4] = nesp
+    cs_from_desc(c, (sel & 0xFFFC) | cdpl, clo, chi)
+    c.cpu.eip = off
+    c.cpu.eflags &= ~(<u32>(F_TF | F_NT | F_RF | F_VM))
+    if not (ghi & 0x100):
         c.cpu.eflags &= ~(<u32>F_IF)
     return 0
 

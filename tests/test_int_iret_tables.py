@@ -364,3 +364,121 @@ def test_int_iret_on_a_16bit_stack(strategy):
     assert c.esp == 0x15FF4
     eip, cs, _ = s.stack(3, at=0x5FF4)           # at SS:SP = 0x5FF4, not 0x15FF4
     assert lo16(cs) == CS0
+
+
+# ------------------------------------------------------------ privilege changes
+# SDM vol. 3 6.12.1: on a privilege change "the processor reads the segment
+# selector and stack pointer for the stack to be used by the handler ... from
+# the TSS of the currently executing task" and loads SS from its descriptor
+# (checks: vol. 2 INT n, "IF new stack segment DPL != DPL of code segment" etc.);
+# nothing keeps them between interrupts, so a TSS or a descriptor rewritten in
+# memory applies at the next one.  The accessed bit of the new SS is set as for
+# any segment load (3.4.5.1).
+
+def test_tss_stack_rewritten_in_place(strategy):
+    from sysguest import ESP0, TSS32
+    s = Sys(strategy)
+    s.set_idt(0x40, CS0, H1, 0xE, dpl=3)
+    s.code(H1, ["mov eax, esp", f"mov dword ptr [{TSS32 + 4:#x}], {ESP0 + 0x800:#x}", "iretd"])
+    a, _ = s.ring3(["int 0x40", "mov esi, eax", "int 0x40", "mov edi, eax", "int 0x50"])
+    s.run()
+    c = s.m.cpu
+    assert (c.esi, c.edi) == (ESP0 - 20, ESP0 + 0x800 - 20)
+    assert s.halted_in(13)                      # INT 0x50: DPL-0 gate from ring 3
+    assert c.esp == ESP0 + 0x800 - 24
+    err, eip, cs = s.stack(3)
+    assert (err, eip, lo16(cs)) == (0x50 * 8 + 2, a[4], 0x1B)
+
+
+def test_tss_ss0_and_its_descriptor_rewritten(strategy):
+    from sysguest import CODE3, ESP0, TSS32
+    SS0B = 0xB8
+    s = Sys(strategy)
+    s.set_gdt(SS0B, seg_desc(0, 0xFFFFFFFF, 0x2))           # writable data, not accessed
+    for v, h in ((0x40, H1), (0x41, H1 + 0x40), (0x42, H1 + 0x80)):
+        s.set_idt(v, CS0, h, 0xE, dpl=3)
+    s.code(H1, [f"mov word ptr [{TSS32 + 8:#x}], {SS0B:#x}", "iretd"])      # SS0 <- SS0B
+    s.code(H1 + 0x40, ["mov ebx, ss", f"movzx edi, byte ptr [{GDT + SS0B + 5:#x}]",
+                       *gdt_write(SS0B, seg_desc(0x100, 0xFFFFFFFF, 0x3)),
+                       "iretd"])                                              # base 0x100
+    s.code(H1 + 0x80, ["mov ecx, [esp]", "mov edx, ss", "iretd"])             # through SS
+    _, lab = code(s, CODE3 + 0x100, ["int 0x40", "int 0x41", "int 0x42", "r3:", "int 0x50"])
+    s.ring3([f"jmp {CODE3 + 0x100:#x}"])
+    s.run()
+    c = s.m.cpu
+    assert s.halted_in(13)
+    assert (c.ebx & 0xFFFF, c.edx & 0xFFFF) == (SS0B, SS0B)
+    assert c.edi == 0x93                                      # accessed by the 2nd INT
+    assert c.ecx == lab["r3"]                                 # the frame at SS.base + ESP
+    assert c.ss == SS0B and c.esp == ESP0 - 24
+    err, eip = struct.unpack("<II", s.m.mem.read(0x100 + c.esp, 8))
+    assert (err, eip) == (0x50 * 8 + 2, lab["r3"])
+
+
+# vol. 2 IRET, RETURN-TO-OUTER-PRIVILEGE-LEVEL: the return CS and SS
+# descriptors are read from the GDT/LDT ("IF stack segment is not present THEN
+# #SS(SS selector)"), loaded with their bases, and marked accessed (3.4.5.1).
+
+def test_iret_to_ring3_rereads_user_descriptors(strategy):
+    from sysguest import CS3, DS3, STACK3
+    cases = ["ss accessed", "cs accessed", "ss not present", "cs base"]
+    for case in cases:
+        s = Sys(strategy)
+        s.set_idt(0x40, CS0, H1, 0xE, dpl=3)
+        if case == "ss accessed":
+            edit = [f"and byte ptr [{GDT + (DS3 & ~7) + 5:#x}], 0xfe"]
+        elif case == "cs accessed":
+            edit = [f"and byte ptr [{GDT + (CS3 & ~7) + 5:#x}], 0xfe"]
+        elif case == "ss not present":
+            edit = [f"and byte ptr [{GDT + (DS3 & ~7) + 5:#x}], 0x7f"]
+        else:
+            edit = gdt_write(CS3, seg_desc(0x100, 0xFFFFFFFF, 0xB, dpl=3))
+        h = s.code(H1, [*edit, "iretd"])
+        a, _ = s.ring3(["int 0x40", "mov esi, 1", "int 0x50"])
+        s.code(a[1] + 0x100, ["mov esi, 2", "int 0x51"])
+        s.run()
+        c = s.m.cpu
+        if case == "ss not present":
+            assert s.halted_in(12), case
+            err, eip, cs = s.stack(3)
+            assert (err, eip, lo16(cs)) == (DS3 & ~3, h[-1], CS0)
+            continue
+        if case == "cs base":
+            assert s.halted_in(13) and c.esi == 2, case
+            # #GP(0x51 * 8 + 2) from ring 3: a fault, EIP of the INT 0x51 (offset in CS3)
+            assert s.stack(3)[:2] == [0x51 * 8 + 2, a[1] + 5]
+            continue
+        assert s.halted_in(13) and c.esi == 1, case
+        sel = DS3 if case == "ss accessed" else CS3
+        assert (s.get_gdt(sel)[1] >> 8) & 1 == 1, case
+        err, eip, cs, fl, esp, ss = s.stack(6)
+        assert (lo16(cs), esp, lo16(ss)) == (CS3, STACK3, DS3), case
+
+
+def test_paged_tss_stack_pointer_straddling_scattered_pages(strategy):
+    # the TSS's ESP0 field across two linear pages that map to unrelated
+    # physical pages; a decoy where it would be if they were contiguous
+    from sysguest import CS3, DS3, STACK3
+    s, _ = paged_sys(strategy)
+    TSS2 = 0xA8
+    base = ALIAS + 0x1000 - 6                      # ESP0 at 0x70ffe..0x71001
+    tss = bytearray(0x68)
+    struct.pack_into("<IH", tss, 4, 0x7780, 0x10)  # ESP0 = 0x7780, SS0 = DS0
+    s.m.mem.write(0x90000 + 0x1000 - 6, bytes(tss[:6]))
+    s.m.mem.write(0x60000, bytes(tss[6:]))
+    s.m.mem.write(0x91000, struct.pack("<H", 1) + bytes(tss[8:]))    # decoy: ESP0 0x17780
+    s.set_gdt(TSS2, seg_desc(base, 0x67, 0x9, s=0, db=0))
+    s.set_idt(0x40, CS0, H1, 0xE, dpl=3)
+    # the handler reads the TSS's first page and writes the decoy stack's page
+    # (so that the TLB holds both, as a busy kernel's would)
+    s.code(H1, ["mov eax, esp", f"mov edx, [{ALIAS + 0xFF0:#x}]",
+                "mov dword ptr [0x17000], 0", "iretd"])
+    s.m.cpu.cr3 = PD
+    s.m.cpu.cr0 = s.m.cpu.cr0 | 0x80000000
+    a, _ = s.ring3(["int 0x40", "int 0x40", "mov esi, eax", "int 0x50"], tss=TSS2)
+    s.run()
+    c = s.m.cpu
+    assert s.halted_in(13)
+    assert c.esi == 0x7780 - 20 and c.esp == 0x7780 - 24
+    err, eip, cs, fl, esp, ss = s.stack(6)
+    assert (err, eip, lo16(cs), esp, lo16(ss)) == (0x50 * 8 + 2, a[3], CS3, STACK3, DS3)
