@@ -198,6 +198,12 @@ ctypedef struct CtxC:
     u64 nat_insns           # guest instructions retired by native code
     u64 nat_partial         # ... runs that handed the rest of the block to the micro-ops
     u64 nat_resets          # code buffer started over (with a cache flush)
+    # code-segment descriptors decoded by the INT/IRET fast paths (idt.pxi
+    # cs_from_desc): the raw descriptor just read from memory -> its SegC
+    u32 dc_sel[4]
+    u32 dc_lo[4]
+    u32 dc_hi[4]
+    SegC dc_seg[4]
 
 
 include "cache.pxi"

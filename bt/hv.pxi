@@ -20,7 +20,7 @@ cdef inline int unsupported(CtxC* c, UopC* u) noexcept nogil:
     return ST_STOP_BEFORE
 
 
-cdef void seg_from_desc(SegC* sg, u32 sel, u32 lo, u32 hi) noexcept nogil:
+cdef inline void seg_from_desc(SegC* sg, u32 sel, u32 lo, u32 hi) noexcept nogil:
     cdef u32 typ = (hi >> 8) & 0xF
     sg.sel = <u16>sel
     sg.base = (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF000000U)
@@ -208,6 +208,26 @@ cdef int far_common(CtxC* c, UopC* u, u32 sel, u32 off, int is_call) noexcept no
     return ST_JUMP
 
 
+cdef int do_int(CtxC* c, UopC* u, int n) noexcept nogil:
+    """INT n, INT3, INTO (taken): a trap through IDT entry n."""
+    cdef int st
+    c.cpu.eip = next_ip(c, u)      # a trap: EIP after the instruction
+    if intercepted(c, n, 1):
+        c.exc_vec = n
+        c.exc_err = 0
+        c.exc_has_err = 0
+        c.exit_kind = EXIT_EXCEPTION
+        return ST_STOP_AFTER
+    st = deliver(c, n, 0, 0, EV_SOFT)
+    if st == 0:
+        return ST_JUMP
+    if st == ST_UNSUPPORTED_FAR:
+        c.exit_kind = EXIT_UNSUPPORTED
+        c.exit_addr = 0x10000 | n
+        return ST_STOP_BEFORE
+    return st                      # a fault of the INT instruction itself
+
+
 cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
     cdef int op = u.d.op, osz = u.d.osz, st, n
     cdef u32 a, b, t, lo, hi, sel, off
@@ -218,6 +238,14 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
             c.exit_kind = EXIT_ERROR
             c.stop_request = 0
             return ST_STOP_BEFORE
+    if op == OP_INT:
+        return do_int(c, u, (u.d.ops[0].imm & 0xFF))
+    if op == OP_IRET:
+        if osz == 4 and prot(c):
+            st = iret_fast(c)
+            if st:
+                return st
+        return far_return(c, u)
     if op == OP_HLT:
         if c.cpu.cpl != 0:
             return gp0(c)
@@ -280,25 +308,10 @@ cdef int hv_callout(CtxC* c, UopC* u) noexcept nogil:
             if st:
                 return st
         return port_io(c, u, op, a, n)
-    if op == OP_INT or op == OP_INT3 or op == OP_INTO:
+    if op == OP_INT3 or op == OP_INTO:
         if op == OP_INTO and not (c.cpu.eflags & F_OF):
             return 0
-        n = (u.d.ops[0].imm & 0xFF) if op == OP_INT else (3 if op == OP_INT3 else 4)
-        c.cpu.eip = next_ip(c, u)      # a trap: EIP after the instruction
-        if intercepted(c, n, 1):
-            c.exc_vec = n
-            c.exc_err = 0
-            c.exc_has_err = 0
-            c.exit_kind = EXIT_EXCEPTION
-            return ST_STOP_AFTER
-        st = deliver(c, n, 0, 0, EV_SOFT)
-        if st == 0:
-            return ST_JUMP
-        if st == ST_UNSUPPORTED_FAR:
-            c.exit_kind = EXIT_UNSUPPORTED
-            c.exit_addr = 0x10000 | n
-            return ST_STOP_BEFORE
-        return st                      # a fault of the INT instruction itself
+        return do_int(c, u, 3 if op == OP_INT3 else 4)
     if op == OP_MOV_FROM_SREG:
         a = c.cpu.seg[u.d.ops[1].reg].sel
         if u.d.ops[0].kind == OK_REG:

@@ -6,6 +6,16 @@
 # leaves CS, SS, ESP, EIP, EFLAGS and the CPL as they were and returns ST_FAULT
 # with the exception the delivery itself raised; take_event() then applies the
 # SDM's double-fault rules (table 6-5) and delivers that one instead.
+#
+# The common protected-mode case (a present 32-bit interrupt/trap gate to an
+# accessed code segment, at the same level or, from a 32-bit TSS, to a more
+# privileged one; flat 32-bit stacks) goes through deliver_fast(), which writes
+# the whole frame through one host pointer; it reads the gate, the descriptors
+# and the TSS from guest memory at every delivery like the CPU (only their
+# decoded form is cached, keyed by the raw bytes: cs_from_desc), and leaves
+# every other case, and every fault, to deliver_full().
+# (With lazy arithmetic flags, EFLAGS must be materialized before deliver()
+# and before the IRET fast paths in protect.pxi, which read and write it.)
 
 cdef enum:
     EV_EXT = 0       # a trap-class exception or an external interrupt: EXT=1 in error codes
@@ -210,10 +220,235 @@ cdef int deliver_prot(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept
     return 0
 
 
+cdef inline u8* sys_rptr(CtxC* c, u32 lin, int size) noexcept nogil:
+    """The host address of size bytes at lin for an implicit supervisor read
+    (as lrd_sys) when they lie in RAM on one page (with paging: a supervisor TLB
+    read hit), else NULL: the caller then takes lrd_sys."""
+    cdef TlbEntryC* e
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, lin, 0)
+        if e.tag[0] == tlb_last_page(lin, size):
+            c.tlb_hits[0] += 1
+            return <u8*>(<size_t>lin + e.addend)
+        return NULL
+    if lin_ok(c, lin, size):
+        return c.ram + lin
+    return NULL
+
+
+cdef inline u8* desc_ptr(CtxC* c, u32 sel) noexcept nogil:
+    """The host address of sel's descriptor for the fast paths (a non-null
+    selector inside its table, the 8 bytes readable in one go), else NULL."""
+    cdef u32 base, limit
+    if (sel & 0xFFFC) == 0:
+        return NULL
+    if sel & 4:
+        if not (c.cpu.ldtr.flags & SF_VALID):
+            return NULL
+        base = c.cpu.ldtr.base
+        limit = c.cpu.ldtr.limit
+    else:
+        base = c.cpu.gdtr.base
+        limit = c.cpu.gdtr.limit
+    if (sel | 7) > limit:
+        return NULL
+    return sys_rptr(c, base + (sel & 0xFFF8), 8)
+
+
+cdef inline u32 desc_limit(u32 lo, u32 hi) noexcept nogil:
+    # a segment descriptor's byte limit (as seg_from_desc computes it)
+    cdef u32 lim = (lo & 0xFFFF) | (hi & 0xF0000)
+    if hi & 0x800000:
+        lim = (lim << 12) | 0xFFF
+    return lim
+
+
+cdef inline void cs_from_desc(CtxC* c, u32 sel, u32 lo, u32 hi) noexcept nogil:
+    """CS <- the segment of descriptor (lo, hi) for selector sel.  A SegC is a
+    function of (sel, lo, hi) alone, so a small table keyed by the raw bytes (read
+    from the GDT/LDT at every transfer) is exact without watching the tables."""
+    cdef int k = (sel >> 3) & 3
+    if c.dc_sel[k] == sel and c.dc_lo[k] == lo and c.dc_hi[k] == hi:
+        c.cpu.seg[S_CS] = c.dc_seg[k]
+        return
+    # built in place: copying a SegC just written field by field would stall
+    # the store forwarding
+    seg_from_desc(&c.cpu.seg[S_CS], sel, lo, hi)
+    seg_from_desc(&c.dc_seg[k], sel, lo, hi)
+    c.dc_sel[k] = sel
+    c.dc_lo[k] = lo
+    c.dc_hi[k] = hi
+
+
+cdef inline bint flat32_stack_desc(u32 lo, u32 hi, u32 dpl) noexcept nogil:
+    """A present, accessed, writable expand-up data segment with DPL dpl,
+    base 0, limit 4 GiB and B=1: a stack the fast paths write through one
+    pointer (what seg_from_desc turns into SF_FLAT | SF_BIG)."""
+    # P S code W A in byte 5; base 31:16, limit 19:16, G, B, expand-down
+    return (hi & 0x9B00) == 0x9300 and ((hi >> 13) & 3) == dpl and lo == 0x0000FFFF \
+        and (hi & 0xFFCF04FFU) == 0x00CF0000U
+
+
+cdef inline u8* stack_wptr(CtxC* c, u32 lin, int size, int user) noexcept nogil:
+    """wptr() for a flat stack written at an explicit privilege (the new stack
+    of a privilege change), else NULL."""
+    cdef TlbEntryC* e
+    if c.cpu.cr[0] & 0x80000000U:
+        e = tlb_ent(c, lin, user)
+        if e.tag[1] == tlb_last_page(lin, size):
+            c.tlb_hits[1] += 1
+            return <u8*>(<size_t>lin + e.addend)
+        return NULL
+    if lin_ok(c, lin, size) and not (c.code_map[lin >> 12] | c.code_map[(lin + <u32>size - 1) >> 12]):
+        return c.ram + lin
+    return NULL
+
+
+cdef inline bint same_level_code(u32 chi, u32 cpl) noexcept nogil:
+    """A present, accessed code segment that a transfer at CPL cpl enters
+    without a privilege change: conforming with DPL <= CPL, or DPL == CPL."""
+    cdef u32 dpl = (chi >> 13) & 3
+    if (chi & 0x9900) != 0x9900:        # P, S, code, accessed
+        return False
+    if chi & 0x400:
+        return dpl <= cpl
+    return dpl == cpl
+
+
+cdef int deliver_fast(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
+    """The common protected-mode delivery in one go: a present 32-bit interrupt
+    or trap gate to a present, accessed code segment entered at the current
+    privilege level (or at a more privileged one: deliver_fast_inner), the
+    frame written on a flat 32-bit stack through one host pointer.  Everything is read from guest memory at each delivery, as the CPU
+    does (a guest may rewrite its IDT or GDT in place).  Returns 0 when
+    delivered; anything else (nothing changed) sends the event down the full
+    path, which also raises every fault (#GP, #NP, #SS, #TS, #PF).
+    (Reads and writes EFLAGS: lazy flags must be materialized before.)"""
+    cdef u8* p
+    cdef u32 lo, hi, clo, chi, sel, off, esp, nesp, n, fl
+    cdef u32 cpl = c.cpu.cpl
+    if <u32>vec * 8 + 7 > c.cpu.idtr.limit or (c.cpu.eflags & F_VM) or c.ac_on:
+        return 1
+    p = sys_rptr(c, c.cpu.idtr.base + <u32>vec * 8, 8)
+    if p == NULL:
+        return 1
+    lo = load_n(p, 4)
+    hi = load_n(p + 4, 4)
+    if (hi & 0x9E00) != 0x8E00:         # P, S=0, type 0xE/0xF: a 32-bit interrupt/trap gate
+        return 1
+    if kind == EV_SOFT and ((hi >> 13) & 3) < cpl:
+        return 1
+    sel = lo >> 16
+    p = desc_ptr(c, sel)
+    if p == NULL:
+        return 1
+    clo = load_n(p, 4)
+    chi = load_n(p + 4, 4)
+    off = (lo & 0xFFFF) | (hi & 0xFFFF0000U)
+    if off > desc_limit(clo, chi):
+        return 1
+    if not same_level_code(chi, cpl):
+        if (chi & 0x9D00) == 0x9900 and ((chi >> 13) & 3) < cpl:
+            # non-conforming, more privileged: the inner stack from the TSS
+            return deliver_fast_inner(c, sel, off, clo, chi, hi, err, has_err, kind)
+        return 1
+    if (c.cpu.seg[S_SS].flags & (SF_FLAT | SF_BIG)) != (SF_FLAT | SF_BIG):
+        return 1
+    n = 16 if has_err else 12
+    esp = c.cpu.regs[4]
+    if esp < n:
+        return 1
+    nesp = esp - n
+    p = wptr(c, S_SS, nesp, <int>n)
+    if p == NULL:
+        return 1
+    fl = c.cpu.eflags
+    if kind == EV_FAULT:
+        fl |= F_RF
+    if has_err:
+        store_n(p, 4, err)
+        p += 4
+    store_n(p, 4, c.cpu.eip)
+    store_n(p + 4, 4, c.cpu.seg[S_CS].sel)
+    store_n(p + 8, 4, fl)
+    c.cpu.regs[4] = nesp
+    cs_from_desc(c, (sel & 0xFFFC) | cpl, clo, chi)
+    c.cpu.eip = off
+    c.cpu.eflags &= ~(<u32>(F_TF | F_NT | F_RF | F_VM))
+    if not (hi & 0x100):
+        c.cpu.eflags &= ~(<u32>F_IF)
+    return 0
+
+
+cdef int deliver_fast_inner(CtxC* c, u32 sel, u32 off, u32 clo, u32 chi, u32 ghi,
+                            u32 err, int has_err, int kind) noexcept nogil:
+    """deliver_fast() through a gate to a more privileged non-conforming code
+    segment (the caller checked the gate and the code descriptor): SS:ESP for
+    the new level from a 32-bit TSS in memory, a flat 32-bit stack segment,
+    SS, ESP, EFLAGS, CS, EIP [, error code] pushed on it in one go.  0 when
+    delivered; anything else (nothing changed) for the full path."""
+    cdef u32 cdpl = (chi >> 13) & 3, typ = c.cpu.tr.attr & 0xF
+    cdef u32 toff = 4 + 8 * cdpl, nesp, nss, slo, shi, n, fl
+    cdef u8* p
+    if not (c.cpu.tr.flags & SF_VALID) or (typ != 9 and typ != 0xB) or toff + 5 > c.cpu.tr.limit:
+        return 1
+    p = sys_rptr(c, c.cpu.tr.base + toff, 6)
+    if p == NULL:
+        return 1
+    nesp = load_n(p, 4)
+    nss = load_n(p + 4, 2)
+    if (nss & 3) != cdpl:
+        return 1
+    p = desc_ptr(c, nss)
+    if p == NULL:
+        return 1
+    slo = load_n(p, 4)
+    shi = load_n(p + 4, 4)
+    if not flat32_stack_desc(slo, shi, cdpl):
+        return 1
+    n = 24 if has_err else 20
+    if nesp < n:
+        return 1
+    nesp -= n
+    p = stack_wptr(c, nesp, <int>n, 0)       # cdpl < CPL <= 3: a supervisor write
+    if p == NULL:
+        return 1
+    fl = c.cpu.eflags
+    if kind == EV_FAULT:
+        fl |= F_RF
+    if has_err:
+        store_n(p, 4, err)
+        p += 4
+    store_n(p, 4, c.cpu.eip)
+    store_n(p + 4, 4, c.cpu.seg[S_CS].sel)
+    store_n(p + 8, 4, fl)
+    store_n(p + 12, 4, c.cpu.regs[4])
+    store_n(p + 16, 4, c.cpu.seg[S_SS].sel)
+    c.cpu.cpl = <u8>cdpl
+    seg_from_desc(&c.cpu.seg[S_SS], nss, slo, shi)
+    c.cpu.regs[4] = nesp
+    cs_from_desc(c, (sel & 0xFFFC) | cdpl, clo, chi)
+    c.cpu.eip = off
+    c.cpu.eflags &= ~(<u32>(F_TF | F_NT | F_RF | F_VM))
+    if not (ghi & 0x100):
+        c.cpu.eflags &= ~(<u32>F_IF)
+    return 0
+
+
 cdef int deliver(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
     """Deliver one event with the pushed EIP already in c.cpu.eip.  Returns 0,
     or a status with the CPU's control state unchanged (ST_FAULT: the fault the
     delivery raised, in c.exc_*)."""
+    if (c.cpu.cr[0] & 1) and deliver_fast(c, vec, err, has_err, kind) == 0:
+        c.cpu.halted = 0
+        c.cpu.shadow = 0
+        c.vec_count[vec & 0xFF] += 1
+        return 0
+    return deliver_full(c, vec, err, has_err, kind)
+
+
+cdef int deliver_full(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept nogil:
+    # deliver() the long way, every check and fault
     cdef u32 esp = c.cpu.regs[4], eip = c.cpu.eip, fl = c.cpu.eflags
     cdef SegC cs = c.cpu.seg[S_CS]
     cdef SegC ss = c.cpu.seg[S_SS]

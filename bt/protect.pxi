@@ -165,6 +165,93 @@ cdef int task_return_checks(CtxC* c, UopC* u) noexcept nogil:
     return unsupported(c, u)          # a task switch
 
 
+cdef int iret_fast_outer(CtxC* c, u32 sel) noexcept nogil:
+    """iret_fast() to a less privileged level (RPL = sel & 3 > CPL): a code
+    segment of that level and a flat 32-bit stack segment for it, both present
+    and accessed, SS:ESP popped with EIP, CS and EFLAGS.  ST_JUMP when done,
+    0 (nothing changed) for the full path."""
+    cdef u8* p
+    cdef u32 esp = c.cpu.regs[4], rpl = sel & 3, eip, fl, nesp, nss, clo, chi, slo, shi, dpl, mask
+    if esp > 0xFFFFFFECU:
+        return 0
+    p = rptr(c, S_SS, esp, 20)
+    if p == NULL:
+        return 0
+    eip = load_n(p, 4)
+    fl = load_n(p + 8, 4)
+    nesp = load_n(p + 12, 4)
+    nss = load_n(p + 16, 4) & 0xFFFF
+    if (nss & 3) != rpl:
+        return 0
+    p = desc_ptr(c, sel)
+    if p == NULL:
+        return 0
+    clo = load_n(p, 4)
+    chi = load_n(p + 4, 4)
+    dpl = (chi >> 13) & 3
+    if (chi & 0x9900) != 0x9900 or (dpl > rpl if chi & 0x400 else dpl != rpl):
+        return 0
+    if eip > desc_limit(clo, chi):
+        return 0
+    p = desc_ptr(c, nss)
+    if p == NULL:
+        return 0
+    slo = load_n(p, 4)
+    shi = load_n(p + 4, 4)
+    if not flat32_stack_desc(slo, shi, rpl):
+        return 0
+    mask = eflags_write_mask(c, 4)      # at the old CPL: ring 0 may change IOPL
+    cs_from_desc(c, sel, clo, chi)
+    c.cpu.eip = eip
+    c.cpu.cpl = <u8>rpl
+    seg_from_desc(&c.cpu.seg[S_SS], nss, slo, shi)
+    c.cpu.regs[4] = nesp
+    write_eflags(c, fl, mask)
+    null_outer_segs(c)
+    return ST_JUMP
+
+
+cdef int iret_fast(CtxC* c) noexcept nogil:
+    """The common 32-bit IRET in protected mode in one go: to a present, accessed
+    code segment at the current privilege level (RPL == CPL), NT=0, the frame
+    read from a flat 32-bit stack through one host pointer and the descriptor
+    read from the GDT/LDT in memory (never cached).  Returns ST_JUMP when done;
+    anything else (nothing changed) sends it down far_return, which also raises
+    every fault.  (Writes EFLAGS: lazy flags must be materialized before.)"""
+    cdef u8* p
+    cdef u32 esp = c.cpu.regs[4], eip, sel, fl, clo, chi
+    cdef u32 cpl = c.cpu.cpl
+    if (c.cpu.eflags & (F_NT | F_VM)) or c.ac_on or esp > 0xFFFFFFF4U or \
+            (c.cpu.seg[S_SS].flags & (SF_FLAT | SF_BIG)) != (SF_FLAT | SF_BIG):
+        return 0
+    p = rptr(c, S_SS, esp, 12)
+    if p == NULL:
+        return 0
+    eip = load_n(p, 4)
+    sel = load_n(p + 4, 4) & 0xFFFF
+    fl = load_n(p + 8, 4)
+    if cpl == 0 and (fl & F_VM):
+        return 0
+    if (sel & 3) != cpl:
+        if (sel & 3) > cpl:
+            return iret_fast_outer(c, sel)
+        return 0
+    p = desc_ptr(c, sel)
+    if p == NULL:
+        return 0
+    clo = load_n(p, 4)
+    chi = load_n(p + 4, 4)
+    if not same_level_code(chi, cpl):
+        return 0
+    if eip > desc_limit(clo, chi):
+        return 0
+    cs_from_desc(c, sel, clo, chi)
+    c.cpu.eip = eip
+    c.cpu.regs[4] = esp + 12
+    write_eflags(c, fl, eflags_write_mask(c, 4))
+    return ST_JUMP
+
+
 cdef int far_return(CtxC* c, UopC* u) noexcept nogil:
     """RETF and IRET in every mode bt runs: real mode, the same level, an outer level."""
     cdef int osz = u.d.osz, is_iret = u.d.op == OP_IRET, st
