@@ -84,6 +84,12 @@ ctypedef struct TlbEntryC:
 
 ctypedef struct CtxC:
     CpuStateC cpu
+    # lazy arithmetic flags (flags.pxi): while cc_op != CC_EAGER the arithmetic
+    # bits of cpu.eflags are stale and follow from the last operation
+    u32 cc_op
+    u32 cc_a
+    u32 cc_b
+    u32 cc_r
     u8* ram               # guest physical memory (the numpy array's buffer)
     u32 ram_size
     u32 npages
@@ -210,6 +216,7 @@ include "cache.pxi"
 include "memory.pxi"
 include "tlb.pxi"
 include "semantics.pxi"
+include "flags.pxi"
 include "fpu.pxi"
 include "hv.pxi"
 include "idt.pxi"
@@ -586,6 +593,7 @@ cdef class Core:
                 r = run_loop(self.c, budget)
         finally:
             fpu_spill(self.c)
+            materialize(self.c)     # Python sees exact flags between runs
             self.c.running = 0
         return r
 
@@ -837,8 +845,10 @@ cdef class Core:
 
     property eflags:
         def __get__(self):
+            materialize(self.c)     # a hook or an MMIO handler may ask in the middle of a run
             return self.c.cpu.eflags
         def __set__(self, unsigned int v):
+            self.c.cc_op = CC_EAGER
             self.c.cpu.eflags = (v | 2) & 0x003F7FD7U
 
     property cpl:

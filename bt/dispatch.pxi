@@ -10,6 +10,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
     cdef int st, osz = u.d.osz
     cdef u32 a, b, r, t, nsp, f
     cdef u32 lo, hi
+    materialize(c)      # the generic definitions see exact flags (flags.pxi)
     c.ea = calc_ea(c, &u.d)
 
     if op == OP_ADD or op == OP_OR or op == OP_ADC or op == OP_SBB or op == OP_AND or op == OP_SUB or op == OP_XOR or op == OP_CMP:
