@@ -18,13 +18,16 @@
 #   - the fast handlers that read or partly keep flags (ADC/SBB, ROL/ROR,
 #     the slow path of a read-modify-write to memory).
 #
-# Lazy operations (32-bit results unless said otherwise):
+# Lazy operations.  8- and 16-bit operations keep their values shifted to the
+# top of the 32-bit fields (cc_op >> 8 is the shift: 24, 16, or 0 for 32-bit),
+# so that CF OF SF ZF and every Jcc condition come out of the same 32-bit
+# formulas; only PF and AF look at the low bits (shifted back).
 #   CC_ADD    a + b = r
-#   CC_SUB    a - b = r (SUB, CMP)
+#   CC_SUB    a - b = r (SUB, CMP, NEG: 0 - b)
 #   CC_LOGIC  r with AF = 0 and SF ZF PF from r; b holds CF | OF (0 for the
 #             logic instructions; SHL/SHR/SAR by an immediate and IMUL give both)
-#   CC_INC    r = old + 1, b = the CF before the instruction (INC keeps it)
-#   CC_DEC    r = old - 1, b = the CF before
+#   CC_INC    r = a + 1, b = the CF before the instruction (INC keeps it)
+#   CC_DEC    r = a - 1, b = the CF before
 
 cdef enum:
     CC_EAGER = 0
@@ -33,37 +36,53 @@ cdef enum:
     CC_LOGIC = 3
     CC_INC = 4
     CC_DEC = 5
+    CC_KIND = 0xFF        # cc_op & CC_KIND: the operation; cc_op >> 8: the shift
 
+# how exec_uop treats the lazy state, per operation (OPF_*): by default it
+# materializes before running the generic definition
+cdef enum:
+    OPF_EXACT = 0         # may read or write EFLAGS' arithmetic bits: materialize first
+    OPF_FREE = 1          # never touches them
+    OPF_LAZY = 2          # reads or sets them through the lazy state itself
 
-cdef inline u32 flags_add32(u32 a, u32 b, u32 r) noexcept nogil:
-    return ((r < a) | parity_tab[r & 0xFF] | ((a ^ b ^ r) & F_AF) | (F_ZF if r == 0 else 0) |
-            ((r >> 24) & F_SF) | ((((a ^ r) & (b ^ r)) >> 20) & F_OF))
+cdef u8 op_flag_class[<int>OP_COUNT]
 
+cdef void _init_op_flag_class():
+    cdef int i
+    for i in range(<int>OP_COUNT):
+        op_flag_class[i] = OPF_EXACT
+    for i in (OP_MOV, OP_MOVZX, OP_MOVSX, OP_LEA, OP_PUSH, OP_POP, OP_NOP, OP_XCHG, OP_NOT,
+              OP_JMP, OP_JMP_IND, OP_CALL, OP_CALL_IND, OP_RET, OP_LEAVE, OP_CBW, OP_CWD,
+              OP_BSWAP, OP_XLAT):
+        op_flag_class[i] = OPF_FREE
+    for i in (OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST, OP_INC, OP_DEC, OP_NEG,
+              OP_JCC, OP_SETCC, OP_CMOVCC):
+        op_flag_class[i] = OPF_LAZY
 
-cdef inline u32 flags_sub32(u32 a, u32 b, u32 r) noexcept nogil:
-    return ((a < b) | parity_tab[r & 0xFF] | ((a ^ b ^ r) & F_AF) | (F_ZF if r == 0 else 0) |
-            ((r >> 24) & F_SF) | ((((a ^ b) & (a ^ r)) >> 20) & F_OF))
-
-
-cdef inline u32 flags_logic32(u32 r) noexcept nogil:
-    return parity_tab[r & 0xFF] | (F_ZF if r == 0 else 0) | ((r >> 24) & F_SF)
+_init_op_flag_class()
 
 
 cdef u32 lazy_flags(CtxC* c) noexcept nogil:
     """The six arithmetic flags the lazy state stands for (no state change)."""
     cdef int op = c.cc_op
-    cdef u32 a = c.cc_a, b = c.cc_b, r = c.cc_r
-    if op == CC_ADD:
-        return flags_add32(a, b, r)
-    if op == CC_SUB:
-        return flags_sub32(a, b, r)
-    if op == CC_LOGIC:
-        return flags_logic32(r) | b
-    if op == CC_INC:
-        return (flags_add32(r - 1, 1, r) & ~(<u32>F_CF)) | b
-    if op == CC_DEC:
-        return (flags_sub32(r + 1, 1, r) & ~(<u32>F_CF)) | b
-    return c.cpu.eflags & F_ARITH
+    cdef int kind = op & CC_KIND, sh = op >> 8
+    cdef u32 a = c.cc_a, b = c.cc_b, r = c.cc_r, f
+    if kind == CC_EAGER:
+        return c.cpu.eflags & F_ARITH
+    f = parity_tab[(r >> sh) & 0xFF] | (F_ZF if r == 0 else 0) | ((r >> 24) & F_SF)
+    if kind == CC_LOGIC:
+        return f | b
+    if kind == CC_INC or kind == CC_DEC:
+        f |= b                          # the CF from before
+        b = (<u32>1) << sh              # the other operand
+        f |= ((a ^ b ^ r) >> sh) & F_AF
+        if kind == CC_INC:
+            return f | ((((a ^ r) & (b ^ r)) >> 20) & F_OF)
+        return f | ((((a ^ b) & (a ^ r)) >> 20) & F_OF)
+    f |= (((a ^ b ^ r) >> sh) & F_AF)
+    if kind == CC_ADD:
+        return f | (r < a) | ((((a ^ r) & (b ^ r)) >> 20) & F_OF)
+    return f | (a < b) | ((((a ^ b) & (a ^ r)) >> 20) & F_OF)
 
 
 cdef void materialize_slow(CtxC* c) noexcept nogil:
@@ -79,7 +98,7 @@ cdef inline void materialize(CtxC* c) noexcept nogil:
 
 cdef inline u32 lazy_cf(CtxC* c) noexcept nogil:
     """CF (0 or 1) without materializing."""
-    cdef int op = c.cc_op
+    cdef int op = c.cc_op & CC_KIND
     if op == CC_SUB:
         return c.cc_a < c.cc_b
     if op == CC_ADD:
@@ -96,9 +115,18 @@ cdef inline void set_lazy(CtxC* c, int op, u32 a, u32 b, u32 r) noexcept nogil:
     c.cc_r = r
 
 
+cdef inline void set_lazy_sized(CtxC* c, int op, u32 a, u32 b, u32 r, int size) noexcept nogil:
+    # 8/16-bit values (zero-extended) go to the top of the fields
+    cdef int sh = 32 - 8 * size
+    c.cc_op = op | (sh << 8)
+    c.cc_a = a << sh
+    c.cc_b = b << sh if op != CC_LOGIC and op != CC_INC and op != CC_DEC else b
+    c.cc_r = r << sh
+
+
 cdef inline bint lazy_cond(CtxC* c, int cc) noexcept nogil:
     """Condition cc (the Jcc/SETcc/CMOVcc encoding) from the lazy state."""
-    cdef int op = c.cc_op
+    cdef int op = c.cc_op & CC_KIND
     cdef int k = cc >> 1
     cdef u32 a = c.cc_a, b = c.cc_b, r = c.cc_r
     cdef bint v
@@ -119,7 +147,7 @@ cdef inline bint lazy_cond(CtxC* c, int cc) noexcept nogil:
         elif k == 0:
             v = (((a ^ b) & (a ^ r)) >> 31) != 0
         else:
-            v = parity_tab[r & 0xFF] != 0
+            return cond(lazy_flags(c), cc)
         return v != (cc & 1)
     if op == CC_EAGER:
         return cond(c.cpu.eflags, cc)

@@ -91,7 +91,26 @@ PRODUCERS = {
     "alu_mx_cmpi": ["cmp dword ptr [{A}], 0x80"],
     "alu_mx_and": ["and dword ptr [{A}], ebx"],
     "alu_mx_adc": ["sub eax, ebx", "adc dword ptr [{A}], ebx"],
-    "eager_8bit": ["cmp al, bl"],                    # the generic path, then a reader
+    # the generic definitions (exec_uop) leave 8/16-bit results lazy too
+    "cmp8": ["cmp al, bl"],
+    "cmp8_high": ["cmp ah, bh"],
+    "add8": ["add al, bl"],
+    "sub16": ["sub ax, bx"],
+    "cmp16": ["cmp ax, bx"],
+    "xor8": ["xor ah, bl"],
+    "test8": ["test bl, bl"],
+    "test16_imm": ["test ax, 0x8001"],
+    "inc8": ["add eax, ebx", "inc al"],
+    "dec16": ["sub eax, ebx", "dec bx"],
+    "neg": ["neg eax"],
+    "neg8": ["neg bl"],
+    "cmp8_mem": ["cmp byte ptr [{A}], bl"],
+    "cmp8_mem_imm": ["cmp byte ptr [{A}], 0x80"],
+    "add16_mem": ["add word ptr [{A}], bx"],
+    "and8_mem": ["and byte ptr [{A}], bl"],
+    "inc8_mem": ["shr eax, 1", "inc byte ptr [{A}]"],
+    "dec32_mem": ["add eax, ebx", "dec dword ptr [{A}]"],
+    "adc8": ["cmp eax, ebx", "adc al, bl"],
 }
 
 # readers, each storing what it saw at OUT + 4*slot
