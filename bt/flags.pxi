@@ -124,35 +124,44 @@ cdef inline void set_lazy_sized(CtxC* c, int op, u32 a, u32 b, u32 r, int size) 
     c.cc_r = r << sh
 
 
+# cond_mask[cc] bit i: condition cc holds for CF = i & 1, ZF = i >> 1 & 1,
+# SF = i >> 2 & 1, OF = i >> 3 (the parity conditions are not in it)
+cdef u16 cond_mask[16]
+
+cdef void _init_cond_mask():
+    cdef int cc, i
+    cdef u32 ef
+    for cc in range(16):
+        cond_mask[cc] = 0
+        for i in range(16):
+            ef = (F_CF if i & 1 else 0) | (F_ZF if i & 2 else 0) | (F_SF if i & 4 else 0) | \
+                 (F_OF if i & 8 else 0)
+            if cond(ef, cc):
+                cond_mask[cc] |= 1 << i
+
+_init_cond_mask()
+
+
 cdef inline bint lazy_cond(CtxC* c, int cc) noexcept nogil:
-    """Condition cc (the Jcc/SETcc/CMOVcc encoding) from the lazy state."""
+    """Condition cc (the Jcc/SETcc/CMOVcc encoding) from the lazy state: CF ZF
+    SF OF straight from the operands, then a table (no branch on cc)."""
     cdef int op = c.cc_op & CC_KIND
-    cdef int k = cc >> 1
-    cdef u32 a = c.cc_a, b = c.cc_b, r = c.cc_r
-    cdef bint v
+    cdef u32 a = c.cc_a, b = c.cc_b, r = c.cc_r, i
+    if (cc >> 1) == 5:
+        return ((lazy_flags(c) >> 2) & 1) != <u32>(cc & 1)     # PF
     if op == CC_SUB:
-        # CMP/SUB a, b: the conditions compare the operands directly
-        if k == 2:
-            v = a == b
-        elif k == 1:
-            v = a < b
-        elif k == 6:
-            v = <i32>a < <i32>b
-        elif k == 7:
-            v = <i32>a <= <i32>b
-        elif k == 3:
-            v = a <= b
-        elif k == 4:
-            v = (r >> 31) != 0
-        elif k == 0:
-            v = (((a ^ b) & (a ^ r)) >> 31) != 0
+        i = (a < b) | ((((a ^ b) & (a ^ r)) >> 31) << 3)
+    else:
+        if op == CC_ADD:
+            i = (r < a) | ((((a ^ r) & (b ^ r)) >> 31) << 3)
+        elif op == CC_LOGIC:
+            i = (b & 1) | ((b >> 8) & 8)
+        elif op == CC_DEC:
+            i = (b & 1) | ((((a ^ r) & a) >> 31) << 3)
+        elif op == CC_INC:
+            i = (b & 1) | ((((a ^ r) & r) >> 31) << 3)
         else:
-            return cond(lazy_flags(c), cc)
-        return v != (cc & 1)
-    if op == CC_EAGER:
-        return cond(c.cpu.eflags, cc)
-    if k == 2:
-        return (r == 0) != (cc & 1)     # ZF of every lazy operation
-    if k == 4:
-        return (r >> 31) != (cc & 1)    # SF likewise
-    return cond(lazy_flags(c), cc)
+            a = c.cpu.eflags
+            return (cond_mask[cc] >> ((a & 1) | ((a >> 5) & 6) | ((a >> 8) & 8))) & 1
+    i |= ((r == 0) << 1) | ((r >> 31) << 2)
+    return (cond_mask[cc] >> i) & 1
