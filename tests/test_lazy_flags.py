@@ -379,3 +379,33 @@ def test_eflags_after_run_and_set_between_runs(strategy):
     m.cpu.eip += 1
     m.run()
     assert m.cpu.esi == 1 and m.cpu.eflags & ARITH == 0
+
+
+STEP_SEQ = ["add eax, ebx", "cmp eax, 5", "inc ecx", "sub ebx, eax", "xor edx, edx", "dec edx",
+            "shl edx, 3", "test eax, eax", "imul esi, ebx", "cmp bl, 0x80", "neg ecx",
+            "and esi, 0xff", "dec ecx"]
+
+
+@pytest.mark.parametrize("start", [(0x7FFFFFFF, 1, 0), (0xFFFFFFFF, 0x80000000, 0x7FFFFFFF)])
+def test_single_step_traps_push_exact_eflags(strategy, start):
+    # TF=1: a #DB trap after every instruction; the guest's handler records the
+    # EFLAGS pushed on its frame, which must be those after each instruction
+    a, b, cx = start
+    movs = [f"mov eax, {a:#x}", f"mov ebx, {b:#x}", f"mov ecx, {cx:#x}", "mov esi, 3"]
+    s = Sys(strategy)
+    s.code(handler(1), ["push eax", "push ebx", f"mov ebx, dword ptr [{REC:#x}]",
+                        "mov eax, dword ptr [esp + 16]",
+                        f"mov dword ptr [{REC + 4:#x} + ebx*4], eax", "inc ebx",
+                        f"mov dword ptr [{REC:#x}], ebx", "pop ebx", "pop eax", "iretd"])
+    s.ring0([*movs, "pushfd", "or dword ptr [esp], 0x100", "popfd", *STEP_SEQ, "hlt"])
+    ex = s.run()
+    assert ex.kind == ExitKind.HLT
+    n = s.m.mem.read_u32(REC)
+    assert n == len(STEP_SEQ)             # one after each (POPF's TF counts from the next one)
+    got = [s.m.mem.read_u32(REC + 4 + 4 * i) & ARITH for i in range(len(STEP_SEQ))]
+    st = State(regs={r: 0 for r in REGS} | {"esp": STACK_TOP}, data=bytes(0x10000),
+               stack=bytes(0x10000))
+    code = asm("\n".join(movs + STEP_SEQ))
+    want = [run_unicorn(code, st, max_insns=len(movs) + k).eflags & ARITH
+            for k in range(1, len(STEP_SEQ) + 1)]
+    assert got == want
