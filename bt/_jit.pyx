@@ -377,6 +377,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             if b.native != NULL and not single:
                 # native code for the block or its first instructions (native.pxi)
                 # (it sets EIP and c.exit_k when it ran the whole block)
+                materialize(c)     # native code keeps the flags in c.cpu.eflags (flags.pxi)
                 nk = (<natfn_t>b.native)(c)
                 c.nat_runs += 1
                 c.nat_insns += nk

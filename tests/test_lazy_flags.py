@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from bt import ExitKind, Machine
+from bt import STRATEGIES, ExitKind, Machine
 from oracle import ARITH, CODE, DATA, Runner, State, STACK_TOP, REGS, asm, run_unicorn
 from sysguest import Sys, REC, SMALL0, handler
 
@@ -158,7 +158,7 @@ def program(prod, cross):
 @pytest.mark.parametrize("prod", sorted(PRODUCERS))
 def test_every_reader_after_every_producer(prod, cross):
     code = program(prod, cross)
-    runner = Runner(["interp", "block", "chain"])
+    runner = Runner(STRATEGIES)
     for seed in range(3):
         runner.check(code, state(random.Random(seed * 1000 + len(prod))), seed=seed,
                      what=f"{prod} (cross={cross})")
@@ -185,7 +185,7 @@ def test_runs_stopped_at_every_instruction_count():
     # a run ends wherever the budget says, in the middle of lazy state that
     # came from this block or an earlier one (chained): m.cpu.eflags is exact
     code = asm(LOOP)
-    runner = Runner(["interp", "block", "chain"])
+    runner = Runner(STRATEGIES)
     for seed in range(4):
         rng = random.Random(seed)
         st = state(rng)
