@@ -84,12 +84,6 @@ ctypedef struct TlbEntryC:
 
 ctypedef struct CtxC:
     CpuStateC cpu
-    # lazy arithmetic flags (flags.pxi): while cc_op != CC_EAGER the arithmetic
-    # bits of cpu.eflags are stale and follow from the last operation
-    u32 cc_op
-    u32 cc_a
-    u32 cc_b
-    u32 cc_r
     u8* ram               # guest physical memory (the numpy array's buffer)
     u32 ram_size
     u32 npages
@@ -210,6 +204,13 @@ ctypedef struct CtxC:
     u32 dc_lo[4]
     u32 dc_hi[4]
     SegC dc_seg[4]
+    # lazy arithmetic flags (flags.pxi; last, so that nothing above moves):
+    # while cc_op != CC_EAGER the arithmetic bits of cpu.eflags are stale and
+    # follow from the last operation
+    u32 cc_op
+    u32 cc_a
+    u32 cc_b
+    u32 cc_r
 
 
 include "cache.pxi"
@@ -257,6 +258,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef SegC* cs
     cdef u32 eip, lin, pa, mode, i, n, d, prev_lin = 0
     cdef int st, r, k, prev_k = 0, chain = c.strategy >= STRAT_CHAIN
+    cdef int native = c.strategy == STRAT_NATIVE
     cdef u32 nk
     cdef u32 single
     while True:
@@ -377,7 +379,9 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             if b.native != NULL and not single:
                 # native code for the block or its first instructions (native.pxi)
                 # (it sets EIP and c.exit_k when it ran the whole block)
-                materialize(c)     # native code keeps the flags in c.cpu.eflags (flags.pxi)
+                # (it keeps the guest's flags in c.cpu.eflags: under this strategy
+                # the lazy flags are materialized after every run of micro-ops,
+                # so they are exact here without a test per native block)
                 nk = (<natfn_t>b.native)(c)
                 c.nat_runs += 1
                 c.nat_insns += nk
@@ -395,6 +399,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                     i += 1
                     if c.smc:
                         break
+                if native:
+                    materialize(c)
         else:
             # cut short: the generic definitions, so that EFLAGS is exact where
             # the run stops (the fast forms may skip flags a later uop would set)
@@ -405,6 +411,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 i += 1
                 if c.smc:
                     break
+            if native:
+                materialize(c)
         if st == ST_OK:
             c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
             c.insns += i
