@@ -409,3 +409,17 @@ def test_single_step_traps_push_exact_eflags(strategy, start):
     want = [run_unicorn(code, st, max_insns=len(movs) + k).eflags & ARITH
             for k in range(1, len(STEP_SEQ) + 1)]
     assert got == want
+
+
+@pytest.mark.parametrize("case", range(len(FAULT_CASES)))
+def test_int_n_right_after_a_lazy_op_pushes_exact_eflags(strategy, case):
+    # INT n (a callout with its own fast delivery path) right after a lazy op
+    lines, a, b = FAULT_CASES[case]
+    want = unicorn_flags(lines, a, b)
+    s = Sys(strategy)
+    addrs = s.ring0([f"mov eax, {a:#x}", f"mov ebx, {b:#x}", *lines, "int 0x40", "hlt"])
+    s.run()
+    assert s.halted_in(0x40)
+    eip, cs, fl = s.stack(3)
+    assert eip == addrs[-1]
+    assert fl & ARITH == want, (hex(fl), hex(want))
