@@ -204,12 +204,20 @@ ctypedef struct CtxC:
     u32 dc_lo[4]
     u32 dc_hi[4]
     SegC dc_seg[4]
+    # lazy arithmetic flags (flags.pxi; last, so that nothing above moves):
+    # while cc_op != CC_EAGER the arithmetic bits of cpu.eflags are stale and
+    # follow from the last operation
+    u32 cc_op
+    u32 cc_a
+    u32 cc_b
+    u32 cc_r
 
 
 include "cache.pxi"
 include "memory.pxi"
 include "tlb.pxi"
 include "semantics.pxi"
+include "flags.pxi"
 include "fpu.pxi"
 include "hv.pxi"
 include "idt.pxi"
@@ -250,6 +258,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef SegC* cs
     cdef u32 eip, lin, pa, mode, i, n, d, prev_lin = 0
     cdef int st, r, k, prev_k = 0, chain = c.strategy >= STRAT_CHAIN
+    cdef int native = c.strategy == STRAT_NATIVE
     cdef u32 nk
     cdef u32 single
     while True:
@@ -370,6 +379,9 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
             if b.native != NULL and not single:
                 # native code for the block or its first instructions (native.pxi)
                 # (it sets EIP and c.exit_k when it ran the whole block)
+                # (it keeps the guest's flags in c.cpu.eflags: under this strategy
+                # the lazy flags are materialized after every run of micro-ops,
+                # so they are exact here without a test per native block)
                 nk = (<natfn_t>b.native)(c)
                 c.nat_runs += 1
                 c.nat_insns += nk
@@ -387,6 +399,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                     i += 1
                     if c.smc:
                         break
+                if native:
+                    materialize(c)
         else:
             # cut short: the generic definitions, so that EFLAGS is exact where
             # the run stops (the fast forms may skip flags a later uop would set)
@@ -397,6 +411,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 i += 1
                 if c.smc:
                     break
+            if native:
+                materialize(c)
         if st == ST_OK:
             c.cpu.eip = (eip + b.uops[i - 1].eoff + b.uops[i - 1].d.len) & c.ipmask
             c.insns += i
@@ -586,6 +602,7 @@ cdef class Core:
                 r = run_loop(self.c, budget)
         finally:
             fpu_spill(self.c)
+            materialize(self.c)     # Python sees exact flags between runs
             self.c.running = 0
         return r
 
@@ -837,8 +854,10 @@ cdef class Core:
 
     property eflags:
         def __get__(self):
+            materialize(self.c)     # a hook or an MMIO handler may ask in the middle of a run
             return self.c.cpu.eflags
         def __set__(self, unsigned int v):
+            self.c.cc_op = CC_EAGER
             self.c.cpu.eflags = (v | 2) & 0x003F7FD7U
 
     property cpl:

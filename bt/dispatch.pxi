@@ -10,6 +10,8 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
     cdef int st, osz = u.d.osz
     cdef u32 a, b, r, t, nsp, f
     cdef u32 lo, hi
+    if c.cc_op != CC_EAGER and op_flag_class[op] == OPF_EXACT:
+        materialize_slow(c)     # the generic definitions see exact flags (flags.pxi)
     c.ea = calc_ea(c, &u.d)
 
     if op == OP_ADD or op == OP_OR or op == OP_ADC or op == OP_SBB or op == OP_AND or op == OP_SUB or op == OP_XOR or op == OP_CMP:
@@ -22,9 +24,10 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         st = get_op(c, u, 1, size, &b)
         if st:
             return st
-        f = c.cpu.eflags
-        r = alu(c, op, a, b, size)
-        if op != OP_CMP:
+        if op == OP_ADC or op == OP_SBB:
+            materialize(c)
+            f = c.cpu.eflags
+            r = alu(c, op, a, b, size)
             if u.d.ops[0].kind == OK_REG:
                 setreg(c, u.d.ops[0].reg, size, r)
             else:
@@ -32,6 +35,32 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
                 if st:
                     c.cpu.eflags = f
                     return st
+            return 0
+        # the flags stay lazy (flags.pxi), set once the result is written
+        if op == OP_ADD:
+            r = a + b
+            t = CC_ADD
+        elif op == OP_SUB or op == OP_CMP:
+            r = a - b
+            t = CC_SUB
+        else:
+            if op == OP_AND:
+                r = a & b
+            elif op == OP_OR:
+                r = a | b
+            else:
+                r = a ^ b
+            b = 0
+            t = CC_LOGIC
+        r &= szmask(size)
+        if op != OP_CMP:
+            if u.d.ops[0].kind == OK_REG:
+                setreg(c, u.d.ops[0].reg, size, r)
+            else:
+                st = put_op(c, u, 0, size, r)
+                if st:
+                    return st
+        set_lazy_sized(c, t, a, b, r, size)
         return 0
     elif op == OP_MOV:
         st = get_op(c, u, 1, size, &a)
@@ -39,7 +68,7 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             return st
         return put_op(c, u, 0, size, a)
     elif op == OP_JCC:
-        if cond(c.cpu.eflags, u.d.cc):
+        if lazy_cond(c, u.d.cc):
             c.exit_k = 0
             return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) & (0xFFFF if osz == 2 else 0xFFFFFFFFU))
         c.exit_k = 1
@@ -52,20 +81,18 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         st = get_op(c, u, 1, size, &b)
         if st:
             return st
-        alu(c, OP_AND, a, b, size)
+        set_lazy_sized(c, CC_LOGIC, a, 0, a & b & szmask(size), size)
         return 0
     elif op == OP_INC or op == OP_DEC:
         st = get_op(c, u, 0, size, &a)
         if st:
             return st
-        t = c.cpu.eflags
-        r = alu(c, OP_ADD if op == OP_INC else OP_SUB, a, 1, size)
-        f = (c.cpu.eflags & ~(<u32>F_CF)) | (t & F_CF)     # INC/DEC leave CF alone
-        c.cpu.eflags = t
+        r = (a + 1 if op == OP_INC else a - 1) & szmask(size)
         st = put_op(c, u, 0, size, r)
         if st:
             return st
-        c.cpu.eflags = f
+        # INC/DEC leave CF alone: the lazy state keeps it
+        set_lazy_sized(c, CC_INC if op == OP_INC else CC_DEC, a, lazy_cf(c), r, size)
         return 0
     elif op == OP_LEA:
         setreg(c, u.d.ops[0].reg, size, c.ea)
@@ -163,12 +190,12 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
             return st
         if op == OP_NOT:
             return put_op(c, u, 0, size, ~a & szmask(size))
-        t = c.cpu.eflags
-        r = alu(c, OP_SUB, 0, a, size)
+        r = (0 - a) & szmask(size)
         st = put_op(c, u, 0, size, r)
         if st:
-            c.cpu.eflags = t
-        return st
+            return st
+        set_lazy_sized(c, CC_SUB, 0, a, r, size)
+        return 0
     elif op == OP_ROL or op == OP_ROR or op == OP_RCL or op == OP_RCR or op == OP_SHL or op == OP_SHR or op == OP_SAL or op == OP_SAR:
         return do_shift(c, u)
     elif op == OP_SHLD or op == OP_SHRD:
@@ -192,12 +219,12 @@ cdef int exec_uop(CtxC* c, UopC* u) noexcept nogil:
         setreg(c, u.d.ops[0].reg, size, lo)
         return 0
     elif op == OP_SETCC:
-        return put_op(c, u, 0, 1, 1 if cond(c.cpu.eflags, u.d.cc) else 0)
+        return put_op(c, u, 0, 1, 1 if lazy_cond(c, u.d.cc) else 0)
     elif op == OP_CMOVCC:
         st = get_op(c, u, 1, size, &a)
         if st:
             return st
-        if cond(c.cpu.eflags, u.d.cc):
+        if lazy_cond(c, u.d.cc):
             setreg(c, u.d.ops[0].reg, size, a)
         return 0
     elif op == OP_BT or op == OP_BTS or op == OP_BTR or op == OP_BTC:

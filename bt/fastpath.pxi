@@ -59,50 +59,61 @@ cdef enum Handler:
     H_DEC_NF
 
 
-cdef inline u32 flags_add32(u32 a, u32 b, u32 r) noexcept nogil:
-    return ((r < a) | parity_tab[r & 0xFF] | ((a ^ b ^ r) & F_AF) | (F_ZF if r == 0 else 0) |
-            ((r >> 24) & F_SF) | ((((a ^ r) & (b ^ r)) >> 20) & F_OF))
-
-
-cdef inline u32 flags_sub32(u32 a, u32 b, u32 r) noexcept nogil:
-    return ((a < b) | parity_tab[r & 0xFF] | ((a ^ b ^ r) & F_AF) | (F_ZF if r == 0 else 0) |
-            ((r >> 24) & F_SF) | ((((a ^ b) & (a ^ r)) >> 20) & F_OF))
-
-
-cdef inline u32 flags_logic32(u32 r) noexcept nogil:
-    return parity_tab[r & 0xFF] | (F_ZF if r == 0 else 0) | ((r >> 24) & F_SF)
-
-
-cdef inline void set_flags(CtxC* c, u32 f) noexcept nogil:
-    c.cpu.eflags = (c.cpu.eflags & ~(<u32>F_ARITH)) | f
-
-
 cdef inline void shift32_imm(CtxC* c, int op, u32* p, u32 n) noexcept nogil:
     # n in 1..31; flags exactly as do_shift (semantics.pxi) computes them
-    cdef u32 a = p[0], r, cf, f = c.cpu.eflags, of
+    cdef u32 a = p[0], r, cf, f, of
     if op == OP_SHL:
         r = a << n
         cf = (a >> (32 - n)) & 1
         of = (r >> 31) ^ cf
-        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf | (of << 11)
+        set_lazy(c, CC_LOGIC, a, cf | (of << 11), r)
     elif op == OP_SHR:
         r = a >> n
         cf = (a >> (n - 1)) & 1
         # OF as do_shift: MSB(a >> (n-1)) XOR MSB(result) (MSB(a) when n == 1)
-        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf | ((((a >> (n - 1)) ^ r) >> 31) << 11)
+        set_lazy(c, CC_LOGIC, a, cf | ((((a >> (n - 1)) ^ r) >> 31) << 11), r)
     elif op == OP_SAR:
         r = <u32>(<i32>a >> n)
         cf = (<u32>(<i32>a >> (n - 1))) & 1
-        f = (f & ~(<u32>F_ARITH)) | flags_logic32(r) | cf
-    elif op == OP_ROL:
-        r = (a << n) | (a >> (32 - n))
-        cf = r & 1
-        f = (f & ~(<u32>(F_CF | F_OF))) | cf | (((r >> 31) ^ cf) << 11)
+        set_lazy(c, CC_LOGIC, a, cf, r)
     else:
-        r = (a >> n) | (a << (32 - n))
-        f = (f & ~(<u32>(F_CF | F_OF))) | (r >> 31) | ((((r >> 31) ^ (r >> 30)) & 1) << 11)
+        # ROL/ROR keep SF ZF AF PF
+        materialize(c)
+        f = c.cpu.eflags
+        if op == OP_ROL:
+            r = (a << n) | (a >> (32 - n))
+            cf = r & 1
+            f = (f & ~(<u32>(F_CF | F_OF))) | cf | (((r >> 31) ^ cf) << 11)
+        else:
+            r = (a >> n) | (a << (32 - n))
+            f = (f & ~(<u32>(F_CF | F_OF))) | (r >> 31) | ((((r >> 31) ^ (r >> 30)) & 1) << 11)
+        c.cpu.eflags = f
     p[0] = r
-    c.cpu.eflags = f
+
+
+cdef inline u32 alu32_lazy(CtxC* c, int op, u32 a, u32 b) noexcept nogil:
+    """ADD OR ADC SBB AND SUB XOR CMP on 32-bit values, the flags left lazy
+    (ADC and SBB read CF: those run the generic definition)."""
+    cdef u32 r
+    if op == OP_ADD:
+        r = a + b
+        set_lazy(c, CC_ADD, a, b, r)
+    elif op == OP_SUB or op == OP_CMP:
+        r = a - b
+        set_lazy(c, CC_SUB, a, b, r)
+    elif op == OP_AND:
+        r = a & b
+        set_lazy(c, CC_LOGIC, a, 0, r)
+    elif op == OP_OR:
+        r = a | b
+        set_lazy(c, CC_LOGIC, a, 0, r)
+    elif op == OP_XOR:
+        r = a ^ b
+        set_lazy(c, CC_LOGIC, a, 0, r)
+    else:
+        materialize(c)
+        r = alu(c, op, a, b, 4)
+    return r
 
 
 cdef inline bint flat_stack(CtxC* c) noexcept nogil:
@@ -227,28 +238,28 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         b = R[u.d.ops[1].reg] if h == H_ADD_RR else u.d.ops[1].imm
         r = a + b
         R[u.d.ops[0].reg] = r
-        set_flags(c, flags_add32(a, b, r))
+        set_lazy(c, CC_ADD, a, b, r)
     elif h == H_SUB_RR or h == H_SUB_RI or h == H_CMP_RR or h == H_CMP_RI:
         a = R[u.d.ops[0].reg]
         b = R[u.d.ops[1].reg] if (h == H_SUB_RR or h == H_CMP_RR) else u.d.ops[1].imm
         r = a - b
         if h == H_SUB_RR or h == H_SUB_RI:
             R[u.d.ops[0].reg] = r
-        set_flags(c, flags_sub32(a, b, r))
+        set_lazy(c, CC_SUB, a, b, r)
     elif h == H_AND_RR or h == H_AND_RI or h == H_TEST_RR or h == H_TEST_RI:
         b = R[u.d.ops[1].reg] if (h == H_AND_RR or h == H_TEST_RR) else u.d.ops[1].imm
         r = R[u.d.ops[0].reg] & b
         if h == H_AND_RR or h == H_AND_RI:
             R[u.d.ops[0].reg] = r
-        set_flags(c, flags_logic32(r))
+        set_lazy(c, CC_LOGIC, b, 0, r)
     elif h == H_OR_RR or h == H_OR_RI:
         r = R[u.d.ops[0].reg] | (R[u.d.ops[1].reg] if h == H_OR_RR else u.d.ops[1].imm)
         R[u.d.ops[0].reg] = r
-        set_flags(c, flags_logic32(r))
+        set_lazy(c, CC_LOGIC, r, 0, r)
     elif h == H_XOR_RR or h == H_XOR_RI:
         r = R[u.d.ops[0].reg] ^ (R[u.d.ops[1].reg] if h == H_XOR_RR else u.d.ops[1].imm)
         R[u.d.ops[0].reg] = r
-        set_flags(c, flags_logic32(r))
+        set_lazy(c, CC_LOGIC, r, 0, r)
     elif h == H_ALU_RM:
         t = calc_ea(c, &u.d)
         hp = rptr(c, u.d.seg, t, 4)
@@ -258,11 +269,12 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
             st = rd(c, u.d.seg, t, 4, &b)
             if st:
                 return st
-        r = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
+        r = alu32_lazy(c, u.d.op, R[u.d.ops[0].reg], b)
         if u.d.op != OP_CMP:
             R[u.d.ops[0].reg] = r
     elif h == H_ADC_RX:
         b = R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+        materialize(c)
         R[u.d.ops[0].reg] = alu(c, u.d.op, R[u.d.ops[0].reg], b, 4)
     elif h == H_SHIFT_RI:
         shift32_imm(c, u.d.op, &R[u.d.ops[0].reg], u.d.ops[1].imm & 31)
@@ -317,7 +329,7 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         b = u.d.ops[2].imm if u.d.nops == 3 else R[u.d.ops[0].reg]
         p = <i64><i32>a * <i64><i32>b
         r = <u32>p
-        set_flags(c, (F_CF | F_OF if p != <i64><i32>r else 0) | flags_logic32(r))
+        set_lazy(c, CC_LOGIC, a, (F_CF | F_OF) if p != <i64><i32>r else 0, r)
         R[u.d.ops[0].reg] = r
     elif h == H_ALU_MX:
         t = calc_ea(c, &u.d)
@@ -325,7 +337,7 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         hp = wptr(c, u.d.seg, t, 4) if u.d.op != OP_CMP else rptr(c, u.d.seg, t, 4)
         if hp != NULL:
             # one translation for the read and the write
-            r = alu(c, u.d.op, load_n(hp, 4), b, 4)
+            r = alu32_lazy(c, u.d.op, load_n(hp, 4), b)
             if u.d.op != OP_CMP:
                 store_n(hp, 4, r)
             return ST_OK
@@ -333,6 +345,7 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
         if st:
             return st
         b = R[u.d.ops[1].reg] if u.d.ops[1].kind == OK_REG else u.d.ops[1].imm
+        materialize(c)       # the flags go back to these if the write faults
         f = c.cpu.eflags
         r = alu(c, u.d.op, a, b, 4)
         if u.d.op != OP_CMP:
@@ -341,15 +354,16 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
                 c.cpu.eflags = f
                 return st
     elif h == H_INC_R or h == H_DEC_R:
+        # CF stays as it was: kept in cc_b
         a = R[u.d.ops[0].reg]
+        t = lazy_cf(c)
         if h == H_INC_R:
             r = a + 1
-            t = flags_add32(a, 1, r)
+            set_lazy(c, CC_INC, a, t, r)
         else:
             r = a - 1
-            t = flags_sub32(a, 1, r)
+            set_lazy(c, CC_DEC, a, t, r)
         R[u.d.ops[0].reg] = r
-        c.cpu.eflags = (c.cpu.eflags & ~(<u32>(F_ARITH & ~F_CF))) | (t & ~(<u32>F_CF))
     elif h == H_LEA:
         R[u.d.ops[0].reg] = calc_ea(c, &u.d)
     elif h == H_NOP_NF:
@@ -369,7 +383,7 @@ cdef inline int exec_fast(CtxC* c, UopC* u) noexcept nogil:
     elif h == H_DEC_NF:
         R[u.d.ops[0].reg] -= 1
     elif h == H_JCC:
-        if cond(c.cpu.eflags, u.d.cc):
+        if lazy_cond(c, u.d.cc):
             c.exit_k = 0
             return jump_to(c, (next_ip(c, u) + u.d.ops[0].imm) &
                            (<u32>0xFFFF if u.d.osz == 2 else <u32>0xFFFFFFFFU))

@@ -479,6 +479,7 @@ cdef int take_event(CtxC* c, int vec, u32 err, int has_err, int kind) noexcept n
     something bt cannot do)."""
     cdef int st, nv, first = vec, fhas = has_err
     cdef u32 ferr = err
+    materialize(c)       # the handler sees (and the frame holds) exact flags
     while True:
         if c.hook_mask & HOOK_EXCEPTION and vec < 32 and kind != EV_SOFT:
             if hook_py(c, HOOK_EXCEPTION, vec, c.cpu.eip, err if has_err else 0xFFFFFFFFU, NULL):
