@@ -198,6 +198,7 @@ ctypedef struct CtxC:
     u64 nat_insns           # guest instructions retired by native code
     u64 nat_partial         # ... runs that handed the rest of the block to the micro-ops
     u64 nat_resets          # code buffer started over (with a cache flush)
+    u64 nat_paged_blocks    # blocks given native code with paging on (TLB probes)
     # code-segment descriptors decoded by the INT/IRET fast paths (idt.pxi
     # cs_from_desc): the raw descriptor just read from memory -> its SegC
     u32 dc_sel[4]
@@ -1057,6 +1058,7 @@ cdef class Core:
             "native": {"blocks": c.nat_blocks, "insns_compiled": c.nat_insns_compiled,
                        "runs": c.nat_runs, "insns": c.nat_insns, "partial": c.nat_partial,
                        "code_bytes": c.nat_used, "buffer_resets": c.nat_resets,
+                       "paged_blocks": c.nat_paged_blocks,
                        "available": c.nat_buf != NULL},
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}

@@ -33,9 +33,16 @@
 # flags the host does not hold reloads them from c.cpu.eflags (SAHF, and OF
 # through an ADD that overflows or not).
 #
-# Scope today: 32-bit code (CS.D=1), paging off, no alignment checking (the
-# mode bits say so at compile time); data segments must be flat (checked at
-# entry); no prefixes.  See native_ok() for the instruction forms.
+# Paging on (mode bit 4 at compile time): a memory operand probes the software
+# TLB inline instead (e_probe: r9 = the TLB table of the block's privilege, the
+# CPL being part of the block's mode; rsi = the hit entry's addend, so the
+# operand is still [rsi + rdx]); r10/r11 count read/write hits, added to
+# c.tlb_hits on every return.  A miss, a marked (slow) tag or a page-crossing
+# access returns k: the micro-op walks, faults or does the slow access.
+#
+# Scope today: 32-bit code (CS.D=1), no alignment checking (the mode bits say
+# so at compile time); data segments must be flat (checked at entry); no
+# prefixes.  See native_ok() for the instruction forms.
 
 cdef extern from "<sys/mman.h>" nogil:
     void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
@@ -77,6 +84,13 @@ ctypedef struct NatEmit:
     u32 o_seg
     u32 o_exitk
     u32 ram_size
+    int paging          # compiled for CR0.PG=1: memory operands probe the TLB
+    int counts          # r10/r11 count TLB read/write hits (added to c.tlb_hits on return)
+    u32 tlb_imask       # (c.tlb_mask << shift): the entry's byte offset from lin >> (12 - shift)
+    u32 tlb_shift       # log2(sizeof(TlbEntryC))
+    u32 o_tlbtab        # &c.tlb_tab[user] (user: the block's CPL is 3)
+    u32 o_hits
+    u32 o_addend        # offsets in TlbEntryC
 
 
 cdef int native_init(CtxC* c, size_t size) noexcept nogil:
@@ -149,6 +163,9 @@ cdef inline u32 greg_disp(int r, int size) noexcept nogil:
 
 
 cdef inline void e_ret_k(NatEmit* e, u32 k) noexcept nogil:
+    if e.counts:
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 2, e.o_hits)       # add [rdi+tlb_hits[0]], r10
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 3, e.o_hits + 8)   # add [rdi+tlb_hits[1]], r11
     eb(e, 0xB8)          # mov eax, k
     ed(e, k)
     eb(e, 0xC3)          # ret
@@ -271,9 +288,37 @@ cdef void e_ea(NatEmit* e, InsnC* d) noexcept nogil:
         ed(e, d.disp)
 
 
+cdef void e_probe(NatEmit* e, int size, int write, u32 k) noexcept nogil:
+    # Paging on: the software TLB's fast path inline, as rptr()/wptr() take it.
+    # The entry of the access's first byte (r9 = the table of the block's
+    # privilege) must have its read (write) tag equal to the page of the access's
+    # last byte: a hit, on one page (a fast write tag never names a page holding
+    # translated code, nor a page outside RAM: tlb.pxi).  Then rsi = the entry's
+    # addend, so that [rsi + rdx] is the host address.  Else return k: the
+    # micro-op walks, faults (#PF with CR2) or fills the TLB.
+    eb(e, 0x89); eb(e, 0xD0)                         # mov eax, edx
+    eb(e, 0xC1); eb(e, 0xE8); eb(e, 12 - e.tlb_shift)  # shr eax, 12 - shift
+    eb(e, 0x25); ed(e, e.tlb_imask)                  # and eax, mask << shift
+    if size > 1:
+        eb(e, 0x8D); eb(e, 0x4A); eb(e, size - 1)    # lea ecx, [rdx+size-1]
+    else:
+        eb(e, 0x89); eb(e, 0xD1)                     # mov ecx, edx
+    eb(e, 0x81); eb(e, 0xE1); ed(e, 0xFFFFF000U)     # and ecx, ~0xfff
+    eb(e, 0x41); eb(e, 0x3B); eb(e, 0x4C); eb(e, 0x01); eb(e, 4 * write)  # cmp ecx, [r9+rax+tag]
+    e_bail(e, 0x0F85, k)                             # jne bail
+    eb(e, 0x49); eb(e, 0x8B); eb(e, 0x74); eb(e, 0x01); eb(e, e.o_addend)  # mov rsi, [r9+rax+addend]
+    if write:
+        eb(e, 0x4D); eb(e, 0x8D); eb(e, 0x5B); eb(e, 1)   # lea r11, [r11+1]: a write hit
+    else:
+        eb(e, 0x4D); eb(e, 0x8D); eb(e, 0x52); eb(e, 1)   # lea r10, [r10+1]: a read hit
+
+
 cdef void e_check(NatEmit* e, int size, int write, u32 k) noexcept nogil:
     # the access of size bytes at edx must lie in RAM (and, for a write, on pages
     # without translated code): else return k, the micro-op does it
+    if e.paging:
+        e_probe(e, size, write, k)
+        return
     eb(e, 0x81); eb(e, 0xFA)             # cmp edx, ram_size - size
     ed(e, e.ram_size - <u32>size)
     e_bail(e, 0x0F87, k)                 # ja bail
@@ -561,9 +606,10 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     cdef int s
     cdef i32 rel
     cdef bint ends_jump
+    cdef TlbEntryC* te
     b.native = NULL
-    if c.nat_buf == NULL or (b.mode & 0x31) != 1:
-        return      # 16-bit code, paging or alignment checks: micro-ops only
+    if c.nat_buf == NULL or (b.mode & 0x21) != 1:
+        return      # 16-bit code or alignment checks: micro-ops only
     if c.nat_size - c.nat_used < NAT_BLOCK_ROOM:
         c.nat_full = 1
         return
@@ -610,14 +656,35 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     e.o_seg = <u32>(<char*>&c.cpu.seg[0] - <char*>c)
     e.o_exitk = <u32>(<char*>&c.exit_k - <char*>c)
     e.ram_size = c.ram_size
+    e.paging = (b.mode >> 4) & 1
+    e.counts = 0
+    e.tlb_shift = 0
+    while (1u << e.tlb_shift) < sizeof(TlbEntryC):
+        e.tlb_shift += 1
+    te = c.tlb
+    e.o_addend = <u32>(<char*>&te.addend - <char*>te)
+    if e.paging and mems and ((1u << e.tlb_shift) != sizeof(TlbEntryC) or e.tlb_shift > 12 or
+                              e.o_addend > 127 or c.tlb_mask > (0xFFFFFFFFU >> e.tlb_shift)):
+        free(e)
+        return
+    e.tlb_imask = c.tlb_mask << e.tlb_shift
+    # the block's privilege is part of its mode (bits 1-2: CPL): CPL 3 uses the user table
+    e.o_tlbtab = <u32>(<char*>&c.tlb_tab[1 if ((b.mode >> 1) & 3) == 3 else 0] - <char*>c)
+    e.o_hits = <u32>(<char*>&c.tlb_hits[0] - <char*>c)
     lu = &b.uops[nb - 1]
     ends_jump = n == nb and (lu.d.op == OP_JCC or lu.d.op == OP_JMP or lu.d.op == OP_CALL or
                              lu.d.op == OP_RET)
     # entry: the run-time conditions of the whole native part, else all micro-ops
-    if mems:
+    if mems and e.paging:
+        eb(e, 0x4C); eb(e, 0x8B); m_ctx(e, 1, e.o_tlbtab)       # mov r9, [rdi+tlb_tab[user]]
+        eb(e, 0x45); eb(e, 0x31); eb(e, 0xD2)                   # xor r10d, r10d
+        eb(e, 0x45); eb(e, 0x31); eb(e, 0xDB)                   # xor r11d, r11d
+        e.counts = 1
+    elif mems:
         eb(e, 0x48); eb(e, 0x8B); m_ctx(e, 6, e.o_ram)          # mov rsi, [rdi+ram]
         if stores:
             eb(e, 0x4C); eb(e, 0x8B); m_ctx(e, 0, e.o_cmap)     # mov r8, [rdi+code_map]
+    if mems:
         for s in range(6):
             if segs & (1u << s):
                 eb(e, 0xF6)                                     # test byte [seg.flags], SF_FLAT
@@ -699,5 +766,6 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     c.nat_used += <size_t>(e.p - e.start)
     c.nat_used = (c.nat_used + 15) & ~(<size_t>15)
     c.nat_blocks += 1
+    c.nat_paged_blocks += e.paging
     c.nat_insns_compiled += n
     free(e)
