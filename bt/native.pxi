@@ -91,6 +91,18 @@ ctypedef struct NatEmit:
     u32 o_tlbtab        # &c.tlb_tab[user] (user: the block's CPL is 3)
     u32 o_hits
     u32 o_addend        # offsets in TlbEntryC
+    size_t blk          # the BlockC* being compiled (its link[] is read at run time)
+    int links           # emit native links at the static exits
+    u32 o_budget
+    u32 o_chained
+    u32 o_natblk
+    u32 o_linkhits
+    u32 o_grave
+    u32 o_stop
+    u32 o_irq
+    u32 ob_link         # offsets in BlockC
+    u32 ob_native
+    u32 ob_ninsns
 
 
 cdef int native_init(CtxC* c, size_t size) noexcept nogil:
@@ -253,9 +265,79 @@ cdef inline void e_exit_k(NatEmit* e, u32 idx) noexcept nogil:
     ed(e, idx)
 
 
+cdef inline void e_jfix(NatEmit* e, u32* fx, int* nfx, int jcc) noexcept nogil:
+    # a forward jcc/jmp rel32 to a local label patched by e_jlabel
+    if jcc == 0xE9:
+        eb(e, 0xE9)
+    else:
+        eb(e, 0x0F)
+        eb(e, jcc & 0xFF)
+    fx[nfx[0]] = <u32>(e.p - e.start)
+    nfx[0] += 1
+    ed(e, 0)
+
+
+cdef inline void e_jlabel(NatEmit* e, u32* fx, int nfx) noexcept nogil:
+    cdef int j
+    cdef i32 rel
+    if e.err:
+        return
+    for j in range(nfx):
+        rel = <i32>((e.p - e.start) - (fx[j] + 4))
+        memcpy(e.start + fx[j], &rel, 4)
+
+
+cdef void e_link(NatEmit* e, u32 idx, u32 delta, u32 n) noexcept nogil:
+    """A native link at static exit idx (the guest flags already synced): when
+    the block's link[idx] (set by run_loop under its chain rules: same page, same
+    mode; cleared when the successor is dropped) has native code, and nothing
+    asks the loop to look (no stop request, no interrupt the guest can take, no
+    dropped blocks waiting, a 4 GiB CS), and the budget covers the successor's
+    instructions: c.nat_chained += n, c.beip = its EIP, c.nat_blk = it, and
+    jump into its code.  Else fall through to the exit to run_loop."""
+    cdef u32 fx[12]
+    cdef int nfx = 0
+    cdef u64 a
+    if not e.links:
+        return
+    a = <u64>e.blk + e.ob_link + 8 * idx
+    eb(e, 0x48); eb(e, 0xB8)                         # mov rax, &b.link[idx]
+    ed(e, <u32>a); ed(e, <u32>(a >> 32))
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x00)            # mov rax, [rax]
+    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC0)            # test rax, rax
+    e_jfix(e, fx, &nfx, 0x0F84)                      # jz out
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x88); ed(e, e.ob_native)   # mov rcx, [rax+native]
+    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC9)            # test rcx, rcx
+    e_jfix(e, fx, &nfx, 0x0F84)                      # jz out
+    eb(e, 0x48); eb(e, 0x83); m_ctx(e, 7, e.o_grave); eb(e, 0)   # cmp qword [graveyard], 0
+    e_jfix(e, fx, &nfx, 0x0F85)
+    eb(e, 0x83); m_ctx(e, 7, e.o_stop); eb(e, 0)     # cmp dword [stop_request], 0
+    e_jfix(e, fx, &nfx, 0x0F85)
+    eb(e, 0x83); m_ctx(e, 7, e.o_irq); eb(e, 0)      # cmp dword [irq_line], 0
+    eb(e, 0x74); eb(e, 13)                           # je over the IF test (7 + 6 bytes)
+    eb(e, 0xF6); m_ctx(e, 0, e.o_ef + 1); eb(e, F_IF >> 8)   # test byte [eflags+1], IF
+    e_jfix(e, fx, &nfx, 0x0F85)                      # jnz out
+    eb(e, 0x83); m_ctx(e, 7, e.o_cslim); eb(e, 0xFF) # cmp dword [cs.limit], -1
+    e_jfix(e, fx, &nfx, 0x0F85)
+    eb(e, 0x8B); m_ctx(e, 2, e.o_budget)             # mov edx, [budget]
+    eb(e, 0x2B); eb(e, 0x90); ed(e, e.ob_ninsns)     # sub edx, [rax+ninsns]
+    e_jfix(e, fx, &nfx, 0x0F82)                      # jb out
+    eb(e, 0x89); m_ctx(e, 2, e.o_budget)             # mov [budget], edx
+    eb(e, 0x81); m_ctx(e, 0, e.o_chained); ed(e, n)  # add dword [chained], n
+    eb(e, 0x81); m_ctx(e, 0, e.o_beip); ed(e, delta) # add dword [beip], delta
+    eb(e, 0x48); eb(e, 0x89); m_ctx(e, 0, e.o_natblk)        # mov [nat_blk], rax
+    eb(e, 0x48); eb(e, 0x83); m_ctx(e, 0, e.o_linkhits); eb(e, 1)   # add qword [link_hits], 1
+    if e.counts:
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 2, e.o_hits)       # add [tlb_hits[0]], r10
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 3, e.o_hits + 8)   # add [tlb_hits[1]], r11
+    eb(e, 0xFF); eb(e, 0xE1)                         # jmp rcx
+    e_jlabel(e, fx, nfx)
+
+
 cdef void e_exit(NatEmit* e, u32 delta, u32 n, u32 idx) noexcept nogil:
     # leave the block through static exit idx: EIP = block EIP + delta, n instructions done
     e_sync(e)
+    e_link(e, idx, delta, n)
     e_exit_k(e, idx)
     eb(e, 0x8B)                          # mov eax, [rdi+beip]
     m_ctx(e, 0, e.o_beip)
@@ -671,6 +753,18 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     # the block's privilege is part of its mode (bits 1-2: CPL): CPL 3 uses the user table
     e.o_tlbtab = <u32>(<char*>&c.tlb_tab[1 if ((b.mode >> 1) & 3) == 3 else 0] - <char*>c)
     e.o_hits = <u32>(<char*>&c.tlb_hits[0] - <char*>c)
+    e.blk = <size_t>b
+    e.links = 1
+    e.o_budget = <u32>(<char*>&c.nat_budget - <char*>c)
+    e.o_chained = <u32>(<char*>&c.nat_chained - <char*>c)
+    e.o_natblk = <u32>(<char*>&c.nat_blk - <char*>c)
+    e.o_linkhits = <u32>(<char*>&c.nat_link_hits - <char*>c)
+    e.o_grave = <u32>(<char*>&c.graveyard - <char*>c)
+    e.o_stop = <u32>(<char*>&c.stop_request - <char*>c)
+    e.o_irq = <u32>(<char*>&c.irq_line - <char*>c)
+    e.ob_link = <u32>(<char*>&b.link[0] - <char*>b)
+    e.ob_native = <u32>(<char*>&b.native - <char*>b)
+    e.ob_ninsns = <u32>(<char*>&b.ninsns - <char*>b)
     lu = &b.uops[nb - 1]
     ends_jump = n == nb and (lu.d.op == OP_JCC or lu.d.op == OP_JMP or lu.d.op == OP_CALL or
                              lu.d.op == OP_RET)
@@ -723,6 +817,7 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
         eb(e, 0x8D); eb(e, 0x80); ed(e, lu.d.ops[0].imm) # lea eax, [rax+rel]
         eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_link(e, 0, lu.eoff + lu.d.len + lu.d.ops[0].imm, nb)
         e_exit_k(e, 0)                                   # chained like a JMP
         e_ret_k(e, nb)
     elif lu.d.op == OP_RET:
