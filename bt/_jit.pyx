@@ -205,6 +205,7 @@ ctypedef struct CtxC:
     u64 nat_resets          # code buffer started over (with a cache flush)
     u64 nat_paged_blocks    # blocks given native code with paging on (TLB probes)
     u64 nat_link_hits       # native exits that jumped into the successor's native code
+    u64 nat_ret_link_hits   # native RETs that jumped into the returned-to block's native code
     # code-segment descriptors decoded by the INT/IRET fast paths (idt.pxi
     # cs_from_desc): the raw descriptor just read from memory -> its SegC
     u32 dc_sel[4]
@@ -1078,6 +1079,7 @@ cdef class Core:
                        "runs": c.nat_runs, "insns": c.nat_insns, "partial": c.nat_partial,
                        "code_bytes": c.nat_used, "buffer_resets": c.nat_resets,
                        "paged_blocks": c.nat_paged_blocks, "link_hits": c.nat_link_hits,
+                       "ret_link_hits": c.nat_ret_link_hits,
                        "available": c.nat_buf != NULL},
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}

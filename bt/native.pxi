@@ -40,6 +40,16 @@
 # c.tlb_hits on every return.  A miss, a marked (slow) tag or a page-crossing
 # access returns k: the micro-op walks, faults or does the slow access.
 #
+# Native links: a block's static exit (JMP, Jcc either way, fall-through, CALL)
+# reads the block's link[idx] (set by run_loop under its chain rules) and a RET
+# probes run_loop's jump cache for the new EIP; when the successor has native
+# code and nothing asks run_loop to look (e_link_tail: stop request, interrupt
+# the guest can take, graveyard, CS limit, the budget c.nat_budget), the code
+# jumps straight into the successor's: c.beip is its EIP, c.nat_blk the block,
+# c.nat_chained the instructions retired before it, and the returned k counts in
+# c.nat_blk.  Only native code runs in between, and it never drops blocks,
+# changes the mode, IF or the TLB, so what run_loop checks between blocks holds.
+#
 # Scope today: 32-bit code (CS.D=1), no alignment checking (the mode bits say
 # so at compile time); data segments must be flat (checked at entry); no
 # prefixes.  See native_ok() for the instruction forms.
@@ -97,9 +107,20 @@ ctypedef struct NatEmit:
     u32 o_chained
     u32 o_natblk
     u32 o_linkhits
+    u32 o_retlinkhits
     u32 o_grave
     u32 o_stop
     u32 o_irq
+    u32 o_csbase
+    u32 o_jc
+    u32 o_jcepoch
+    u32 jc_mask
+    u32 jc_size
+    u32 oj_lin          # offsets in JcEntryC
+    u32 oj_mode
+    u32 oj_epoch
+    u32 oj_b
+    u32 mode            # the block's mode
     u32 ob_link         # offsets in BlockC
     u32 ob_native
     u32 ob_ninsns
@@ -287,14 +308,51 @@ cdef inline void e_jlabel(NatEmit* e, u32* fx, int nfx) noexcept nogil:
         memcpy(e.start + fx[j], &rel, 4)
 
 
+cdef void e_link_tail(NatEmit* e, u32* fx, int* nfx, u32 n, int dyn, u32 delta) noexcept nogil:
+    # rax = the successor (BlockC*, or NULL): it needs native code, and nothing
+    # may ask the loop to look (no stop request, no interrupt the guest can take,
+    # no dropped blocks waiting, a 4 GiB CS); the budget (c.nat_budget) must cover
+    # its instructions.  Then c.nat_chained += n, c.beip = its EIP (beip + delta,
+    # or r9d when dyn), c.nat_blk = it, and jump into its code.
+    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC0)            # test rax, rax
+    e_jfix(e, fx, nfx, 0x0F84)                       # jz out
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x88); ed(e, e.ob_native)   # mov rcx, [rax+native]
+    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC9)            # test rcx, rcx
+    e_jfix(e, fx, nfx, 0x0F84)                       # jz out
+    eb(e, 0x48); eb(e, 0x83); m_ctx(e, 7, e.o_grave); eb(e, 0)   # cmp qword [graveyard], 0
+    e_jfix(e, fx, nfx, 0x0F85)
+    eb(e, 0x83); m_ctx(e, 7, e.o_stop); eb(e, 0)     # cmp dword [stop_request], 0
+    e_jfix(e, fx, nfx, 0x0F85)
+    eb(e, 0x83); m_ctx(e, 7, e.o_irq); eb(e, 0)      # cmp dword [irq_line], 0
+    eb(e, 0x74); eb(e, 13)                           # je over the IF test (7 + 6 bytes)
+    eb(e, 0xF6); m_ctx(e, 0, e.o_ef + 1); eb(e, F_IF >> 8)   # test byte [eflags+1], IF
+    e_jfix(e, fx, nfx, 0x0F85)                       # jnz out
+    eb(e, 0x83); m_ctx(e, 7, e.o_cslim); eb(e, 0xFF) # cmp dword [cs.limit], -1
+    e_jfix(e, fx, nfx, 0x0F85)
+    eb(e, 0x8B); m_ctx(e, 2, e.o_budget)             # mov edx, [budget]
+    eb(e, 0x2B); eb(e, 0x90); ed(e, e.ob_ninsns)     # sub edx, [rax+ninsns]
+    e_jfix(e, fx, nfx, 0x0F82)                       # jb out
+    eb(e, 0x89); m_ctx(e, 2, e.o_budget)             # mov [budget], edx
+    eb(e, 0x81); m_ctx(e, 0, e.o_chained); ed(e, n)  # add dword [chained], n
+    if dyn:
+        eb(e, 0x44); eb(e, 0x89); m_ctx(e, 1, e.o_beip)       # mov [beip], r9d
+        eb(e, 0x48); eb(e, 0x83); m_ctx(e, 0, e.o_retlinkhits); eb(e, 1)   # add qword [ret_link_hits], 1
+    else:
+        eb(e, 0x81); m_ctx(e, 0, e.o_beip); ed(e, delta)      # add dword [beip], delta
+        eb(e, 0x48); eb(e, 0x83); m_ctx(e, 0, e.o_linkhits); eb(e, 1)       # add qword [link_hits], 1
+    eb(e, 0x48); eb(e, 0x89); m_ctx(e, 0, e.o_natblk)        # mov [nat_blk], rax
+    if e.counts:
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 2, e.o_hits)       # add [tlb_hits[0]], r10
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 3, e.o_hits + 8)   # add [tlb_hits[1]], r11
+    eb(e, 0xFF); eb(e, 0xE1)                         # jmp rcx
+
+
 cdef void e_link(NatEmit* e, u32 idx, u32 delta, u32 n) noexcept nogil:
     """A native link at static exit idx (the guest flags already synced): when
     the block's link[idx] (set by run_loop under its chain rules: same page, same
     mode; cleared when the successor is dropped) has native code, and nothing
-    asks the loop to look (no stop request, no interrupt the guest can take, no
-    dropped blocks waiting, a 4 GiB CS), and the budget covers the successor's
-    instructions: c.nat_chained += n, c.beip = its EIP, c.nat_blk = it, and
-    jump into its code.  Else fall through to the exit to run_loop."""
+    asks the loop to look (e_link_tail), jump into its code.  Else fall through
+    to the exit to run_loop."""
     cdef u32 fx[12]
     cdef int nfx = 0
     cdef u64 a
@@ -304,33 +362,36 @@ cdef void e_link(NatEmit* e, u32 idx, u32 delta, u32 n) noexcept nogil:
     eb(e, 0x48); eb(e, 0xB8)                         # mov rax, &b.link[idx]
     ed(e, <u32>a); ed(e, <u32>(a >> 32))
     eb(e, 0x48); eb(e, 0x8B); eb(e, 0x00)            # mov rax, [rax]
-    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC0)            # test rax, rax
-    e_jfix(e, fx, &nfx, 0x0F84)                      # jz out
-    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x88); ed(e, e.ob_native)   # mov rcx, [rax+native]
-    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC9)            # test rcx, rcx
-    e_jfix(e, fx, &nfx, 0x0F84)                      # jz out
-    eb(e, 0x48); eb(e, 0x83); m_ctx(e, 7, e.o_grave); eb(e, 0)   # cmp qword [graveyard], 0
+    e_link_tail(e, fx, &nfx, n, 0, delta)
+    e_jlabel(e, fx, nfx)
+
+
+cdef void e_link_ret(NatEmit* e, u32 n) noexcept nogil:
+    """The same after a RET (eax = the new EIP, already in c.cpu.eip): the
+    successor comes from run_loop's jump cache (valid while its epoch is
+    c.jc_epoch, for this linear EIP and the block's mode), as run_loop finds it."""
+    cdef u32 fx[16]
+    cdef int nfx = 0
+    if not e.links:
+        return
+    eb(e, 0x41); eb(e, 0x89); eb(e, 0xC1)            # mov r9d, eax (the EIP)
+    eb(e, 0x3D); ed(e, 0xFFFFF000U)                  # cmp eax, 0xfffff000 (run_loop's overrun rule)
+    e_jfix(e, fx, &nfx, 0x0F87)                      # ja out
+    eb(e, 0x89); eb(e, 0xC1)                         # mov ecx, eax
+    eb(e, 0x03); m_ctx(e, 1, e.o_csbase)             # add ecx, [cs.base]: linear EIP
+    eb(e, 0x89); eb(e, 0xCA)                         # mov edx, ecx
+    eb(e, 0x81); eb(e, 0xE2); ed(e, e.jc_mask)       # and edx, jc mask
+    eb(e, 0x69); eb(e, 0xD2); ed(e, e.jc_size)       # imul edx, edx, sizeof(JcEntryC)
+    eb(e, 0x48); eb(e, 0x03); m_ctx(e, 2, e.o_jc)    # add rdx, [c.jc]
+    eb(e, 0x3B); eb(e, 0x4A); eb(e, e.oj_lin)        # cmp ecx, [rdx+lin]
     e_jfix(e, fx, &nfx, 0x0F85)
-    eb(e, 0x83); m_ctx(e, 7, e.o_stop); eb(e, 0)     # cmp dword [stop_request], 0
+    eb(e, 0x81); eb(e, 0x7A); eb(e, e.oj_mode); ed(e, e.mode)   # cmp dword [rdx+mode], mode
     e_jfix(e, fx, &nfx, 0x0F85)
-    eb(e, 0x83); m_ctx(e, 7, e.o_irq); eb(e, 0)      # cmp dword [irq_line], 0
-    eb(e, 0x74); eb(e, 13)                           # je over the IF test (7 + 6 bytes)
-    eb(e, 0xF6); m_ctx(e, 0, e.o_ef + 1); eb(e, F_IF >> 8)   # test byte [eflags+1], IF
-    e_jfix(e, fx, &nfx, 0x0F85)                      # jnz out
-    eb(e, 0x83); m_ctx(e, 7, e.o_cslim); eb(e, 0xFF) # cmp dword [cs.limit], -1
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x4A); eb(e, e.oj_epoch)    # mov rcx, [rdx+epoch]
+    eb(e, 0x48); eb(e, 0x3B); m_ctx(e, 1, e.o_jcepoch)          # cmp rcx, [c.jc_epoch]
     e_jfix(e, fx, &nfx, 0x0F85)
-    eb(e, 0x8B); m_ctx(e, 2, e.o_budget)             # mov edx, [budget]
-    eb(e, 0x2B); eb(e, 0x90); ed(e, e.ob_ninsns)     # sub edx, [rax+ninsns]
-    e_jfix(e, fx, &nfx, 0x0F82)                      # jb out
-    eb(e, 0x89); m_ctx(e, 2, e.o_budget)             # mov [budget], edx
-    eb(e, 0x81); m_ctx(e, 0, e.o_chained); ed(e, n)  # add dword [chained], n
-    eb(e, 0x81); m_ctx(e, 0, e.o_beip); ed(e, delta) # add dword [beip], delta
-    eb(e, 0x48); eb(e, 0x89); m_ctx(e, 0, e.o_natblk)        # mov [nat_blk], rax
-    eb(e, 0x48); eb(e, 0x83); m_ctx(e, 0, e.o_linkhits); eb(e, 1)   # add qword [link_hits], 1
-    if e.counts:
-        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 2, e.o_hits)       # add [tlb_hits[0]], r10
-        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 3, e.o_hits + 8)   # add [tlb_hits[1]], r11
-    eb(e, 0xFF); eb(e, 0xE1)                         # jmp rcx
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x42); eb(e, e.oj_b)        # mov rax, [rdx+b]
+    e_link_tail(e, fx, &nfx, n, 1, 0)
     e_jlabel(e, fx, nfx)
 
 
@@ -581,6 +642,12 @@ cdef void e_insn(NatEmit* e, UopC* u, u32 k, u32 live_after) noexcept nogil:
         for i in range(d.nops):
             if d.ops[i].kind == OK_MEM:
                 e_check(e, d.ops[i].size, i == 0 and nat_writes_mem(d), k)
+        if e.paging and k0 == OK_MEM and (op == OP_INC or op == OP_DEC or op == OP_NEG or op == OP_NOT or
+                                          (size == 1 and op >= OP_ADD and op < OP_CMP)):
+            # the micro-ops do these read-modify-writes as a read then a write (a
+            # read hit and a write hit; the 32-bit ALU forms' fast handlers take
+            # one write hit): the TLB counters stay the same whichever runs them
+            eb(e, 0x4D); eb(e, 0x8D); eb(e, 0x52); eb(e, 1)   # lea r10, [r10+1]
         e.hv = 0
     if r:
         e_need(e, r)
@@ -759,9 +826,20 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     e.o_chained = <u32>(<char*>&c.nat_chained - <char*>c)
     e.o_natblk = <u32>(<char*>&c.nat_blk - <char*>c)
     e.o_linkhits = <u32>(<char*>&c.nat_link_hits - <char*>c)
+    e.o_retlinkhits = <u32>(<char*>&c.nat_ret_link_hits - <char*>c)
     e.o_grave = <u32>(<char*>&c.graveyard - <char*>c)
     e.o_stop = <u32>(<char*>&c.stop_request - <char*>c)
     e.o_irq = <u32>(<char*>&c.irq_line - <char*>c)
+    e.o_csbase = <u32>(<char*>&c.cpu.seg[S_CS].base - <char*>c)
+    e.o_jc = <u32>(<char*>&c.jc - <char*>c)
+    e.o_jcepoch = <u32>(<char*>&c.jc_epoch - <char*>c)
+    e.jc_mask = (1 << JC_BITS) - 1
+    e.jc_size = sizeof(JcEntryC)
+    e.oj_lin = <u32>(<char*>&c.jc[0].lin - <char*>&c.jc[0])
+    e.oj_mode = <u32>(<char*>&c.jc[0].mode - <char*>&c.jc[0])
+    e.oj_epoch = <u32>(<char*>&c.jc[0].epoch - <char*>&c.jc[0])
+    e.oj_b = <u32>(<char*>&c.jc[0].b - <char*>&c.jc[0])
+    e.mode = b.mode
     e.ob_link = <u32>(<char*>&b.link[0] - <char*>b)
     e.ob_native = <u32>(<char*>&b.native - <char*>b)
     e.ob_ninsns = <u32>(<char*>&b.ninsns - <char*>b)
@@ -828,6 +906,7 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         eb(e, 0x8D); eb(e, 0x52); eb(e, 4)               # lea edx, [rdx+4]
         eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
         eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_link_ret(e, nb)
         e_ret_k(e, nb)
     elif lu.d.op == OP_JCC:
         e_need(e, cc_reads(lu.d.cc))

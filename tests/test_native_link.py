@@ -173,3 +173,77 @@ def test_linked_successor_dropped_and_retranslated():
     assert out[1][2] == (8 * 0x11111111 + sum(8 * k for k in range(192, 0, -8))) & 0xFFFFFFFF
     st = m.stats
     assert st["smc_range_invalidations"] >= 5 and nat(m)["link_hits"] >= 100, st
+
+
+def test_ret_links_through_the_jump_cache():
+    # recursion: every RET of a native block goes on into the returned-to block's
+    # native code when run_loop's jump cache knows it; same state and count as
+    # interp for whole runs and for budgets ending anywhere
+    src = """
+        mov eax, 18
+        call fib
+        hlt
+    fib:
+        cmp eax, 2
+        jae rec
+        ret
+    rec:
+        push eax
+        dec eax
+        call fib
+        pop ecx
+        push eax
+        lea eax, [ecx - 2]
+        call fib
+        pop ecx
+        add eax, ecx
+        ret
+    """
+    for budget in (None, 7, 1000, 12_345, 33_333):
+        out = []
+        for s in ("interp", "native"):
+            m = machine(src, s)
+            ex = m.run(max_insns=budget)
+            assert ex.kind == (ExitKind.HLT if budget is None else ExitKind.MAX_INSNS)
+            out.append((m.cpu.state, m.stats["insns"], m.mem.read(0x8000, 0x1000)))
+        assert out[0] == out[1], budget
+    assert m.cpu.state == out[0][0]
+    n = nat(m)
+    assert n["ret_link_hits"] > 1000 and n["link_hits"] > 1000, n
+
+
+def test_ret_link_sees_a_rewritten_return_target():
+    # the returned-to code is rewritten between runs (by a store from another
+    # page): the jump cache is dropped with the block, so the RET link must not
+    # jump into the old code
+    src = """
+        mov ecx, 40
+    L:
+        call f
+    back:
+        add ebx, 1
+        dec ecx
+        jz done
+        test ecx, 7
+        jnz L
+        call 0x3000
+        jmp L
+    done:
+        hlt
+    f:
+        add edx, 3
+        ret
+    """
+    code = asm(src, addr=0x1000)
+    at = 0x1000 + code.index(bytes.fromhex("83c301")) + 2      # add ebx, imm8: the imm8
+    patch = asm(f"mov byte ptr [{at:#x}], cl\nret", addr=0x3000)
+    out = []
+    for s in ("interp", "native"):
+        m = machine(src, s)
+        m.mem.write(0x3000, patch)
+        assert m.run(max_insns=100_000).kind == ExitKind.HLT
+        out.append((m.cpu.state, m.stats["insns"]))
+    assert out[0] == out[1]
+    # the guest's arithmetic: 8 passes add 1, then 8 passes each add 32, 24, 16, 8
+    assert m.cpu.ebx == 8 * 1 + 8 * (32 + 24 + 16 + 8)
+    assert nat(m)["ret_link_hits"] >= 20, nat(m)

@@ -78,6 +78,12 @@ def check_paged_two(case):
     if want.vector is not None:
         want.eflags = ref.eflags
     d = want.diff(got) + [f"interp: {x}" for x in ref.diff(got)]
+    # the inline probe takes the TLB's fast path exactly when the micro-ops would
+    # (chain runs the same blocks as micro-ops): the same hits, misses, slow accesses
+    mc, _ = run_bt_paged(case, "chain")
+    for k in ("tlb_hits", "tlb_misses", "tlb_slow", "tlb_walks", "tlb_page_faults"):
+        if m.stats[k] != mc.stats[k]:
+            d.append(f"{k}: native {m.stats[k]} != chain {mc.stats[k]}")
     if d:
         raise AssertionError(f"bt (native) differs, code {case.code.hex()}:\n  " + "\n  ".join(d))
     return want, got, m
@@ -252,6 +258,37 @@ def test_paging_guests_compile_native_blocks_with_paging_on(name):
     want, _ = run_guest(name, "interp")
     got, m = run_guest(name, "native")
     assert got == want
+    _, mc = run_guest(name, "chain")
+    for k in ("tlb_hits", "tlb_misses", "tlb_slow", "tlb_walks", "tlb_page_faults"):
+        assert m.stats[k] == mc.stats[k], k
     n = nat(m)
     assert n["paged_blocks"] >= 5 and n["runs"] + n["link_hits"] > 1000 and n["insns"] > 5000, n
     assert m.stats["tlb_hits"]["read"] + m.stats["tlb_hits"]["write"] > 1000
+
+
+def test_ret_link_after_the_return_target_is_remapped():
+    # a native RET goes on through the jump cache (keyed by linear EIP); the page
+    # it returns into is remapped (PTE rewritten + INVLPG) to other code every
+    # other pass: the link must follow the new mapping, not the block of the old one
+    t = data_tables()
+    pte = t.pte_addr(0x7000)
+    head = "mov ecx, 8\nL:\nmov eax, 5\npush 0x7000\nret\n"
+    back = 0x1000 + len(asm(head, addr=0x1000))
+    src = head + f"""
+    back:
+        dec ecx
+        jz done
+        test ecx, 1
+        jnz L
+        xor dword ptr [{pte:#x}], {0x7000 ^ 0x9000:#x}
+        invlpg [0x7000]
+        jmp L
+    done:
+    """
+    case = data_case(src, t)
+    case.mem += [(0x7000, asm(f"add ebx, 1\npush {back:#x}\nret", addr=0x7000)),
+                 (0x9000, asm(f"add ebx, 100\npush {back:#x}\nret", addr=0x7000))]
+    want, got, m = check_paged_two(case)
+    assert want.vector is None and want.regs["ebx"] == 2 * 1 + 2 * 100 + 2 * 1 + 2 * 100
+    n = nat(m)
+    assert n["ret_link_hits"] >= 6 and n["paged_blocks"] >= 4, n
