@@ -247,3 +247,44 @@ def test_ret_link_sees_a_rewritten_return_target():
     # the guest's arithmetic: 8 passes add 1, then 8 passes each add 32, 24, 16, 8
     assert m.cpu.ebx == 8 * 1 + 8 * (32 + 24 + 16 + 8)
     assert nat(m)["ret_link_hits"] >= 20, nat(m)
+
+
+def test_random_looped_programs_with_budgets_against_interp():
+    # test_native's random blocks (every exit kind, partial native blocks, CALL
+    # and RET, stores into the code page) looped so that their blocks link to
+    # each other (20 passes), run to the end and to random budgets: native and interp agree
+    # on registers, EFLAGS, EIP, memory and the instruction count
+    import random
+    from oracle import DATA, random_state_full
+    from test_native import program
+    rng = random.Random(99)
+    tot = {"link_hits": 0, "ret_link_hits": 0, "partial": 0}
+    for seed in range(60):
+        src = "mov dword ptr [0x2e000], 20\nTOP:\n" + program(rng) + \
+            "\ndec dword ptr [0x2e000]\njnz TOP\nhlt"
+        code = asm(src, addr=0x1000)
+        st = random_state_full(rng)
+        regs = dict(st.regs)
+        regs["ebx"] = DATA + 0x100 + rng.randrange(0x400)
+        regs["esi"] = DATA + 0x2000 + rng.randrange(0x400)
+        data = rng.randbytes(0x40000)
+        budgets = [None] + [rng.randrange(1, 1500) for _ in range(3)]
+        for budget in budgets:
+            out = []
+            for s in ("interp", "native"):
+                m = Machine(ram_size=1 << 20, strategy=s)
+                m.mem.write(0x10000, data)
+                m.mem.write(0x1000, code)
+                for r, v in regs.items():
+                    setattr(m.cpu, r, v)
+                m.cpu.esp = 0x2F000
+                m.cpu.eflags = st.eflags
+                m.cpu.eip = 0x1000
+                ex = m.run(max_insns=budget or 100_000)
+                out.append((ex.kind, m.cpu.state, m.stats["insns"], m.mem.read(0x1000, 0x3F000)))
+            assert out[0][:3] == out[1][:3], (seed, budget, src)
+            assert out[0][3] == out[1][3], (seed, budget, "memory")
+            if budget is None:
+                for k in tot:
+                    tot[k] += nat(m)[k]
+    assert tot["link_hits"] > 1000 and tot["ret_link_hits"] > 50 and tot["partial"] > 100, tot
