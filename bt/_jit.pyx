@@ -163,6 +163,11 @@ ctypedef struct CtxC:
     size_t nat_size
     size_t nat_used
     int nat_full
+    # native links (native.pxi e_link): a native block's static exit jumps
+    # straight into its linked successor's native code while these allow it
+    u32 nat_budget        # instructions the linked successors may still retire
+    u32 nat_chained       # instructions retired by earlier blocks of this native run
+    BlockC* nat_blk       # the block the native run ended in (when nat_chained > 0)
     # counters
     u64 insns
     u64 blocks_translated
@@ -198,6 +203,9 @@ ctypedef struct CtxC:
     u64 nat_insns           # guest instructions retired by native code
     u64 nat_partial         # ... runs that handed the rest of the block to the micro-ops
     u64 nat_resets          # code buffer started over (with a cache flush)
+    u64 nat_paged_blocks    # blocks given native code with paging on (TLB probes)
+    u64 nat_link_hits       # native exits that jumped into the successor's native code
+    u64 nat_ret_link_hits   # native RETs that jumped into the returned-to block's native code
     # code-segment descriptors decoded by the INT/IRET fast paths (idt.pxi
     # cs_from_desc): the raw descriptor just read from memory -> its SegC
     u32 dc_sel[4]
@@ -382,9 +390,22 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                 # (it keeps the guest's flags in c.cpu.eflags: under this strategy
                 # the lazy flags are materialized after every run of micro-ops,
                 # so they are exact here without a test per native block)
+                c.nat_budget = <u32>(left - n) if left - n < 0xFFFFFFFFU else 0xFFFFFFFFU
+                c.nat_chained = 0
                 nk = (<natfn_t>b.native)(c)
                 c.nat_runs += 1
                 c.nat_insns += nk
+                if c.nat_chained:
+                    # it went on through native links: blocks before c.nat_blk
+                    # retired c.nat_chained instructions; nk counts in c.nat_blk
+                    c.nat_insns += c.nat_chained
+                    c.insns += c.nat_chained
+                    left -= c.nat_chained
+                    b = c.nat_blk
+                    eip = c.beip
+                    lin = cs.base + eip
+                    n = b.ninsns
+                    c.cur_uops = b.uops
                 if nk == n:
                     i = n - 1      # done: as if the last uop had jumped
                     st = ST_JUMP
@@ -1057,6 +1078,8 @@ cdef class Core:
             "native": {"blocks": c.nat_blocks, "insns_compiled": c.nat_insns_compiled,
                        "runs": c.nat_runs, "insns": c.nat_insns, "partial": c.nat_partial,
                        "code_bytes": c.nat_used, "buffer_resets": c.nat_resets,
+                       "paged_blocks": c.nat_paged_blocks, "link_hits": c.nat_link_hits,
+                       "ret_link_hits": c.nat_ret_link_hits,
                        "available": c.nat_buf != NULL},
         }
         d["exceptions"] = {v: c.exc_count[v] for v in range(32) if c.exc_count[v]}

@@ -33,9 +33,26 @@
 # flags the host does not hold reloads them from c.cpu.eflags (SAHF, and OF
 # through an ADD that overflows or not).
 #
-# Scope today: 32-bit code (CS.D=1), paging off, no alignment checking (the
-# mode bits say so at compile time); data segments must be flat (checked at
-# entry); no prefixes.  See native_ok() for the instruction forms.
+# Paging on (mode bit 4 at compile time): a memory operand probes the software
+# TLB inline instead (e_probe: r9 = the TLB table of the block's privilege, the
+# CPL being part of the block's mode; rsi = the hit entry's addend, so the
+# operand is still [rsi + rdx]); r10/r11 count read/write hits, added to
+# c.tlb_hits on every return.  A miss, a marked (slow) tag or a page-crossing
+# access returns k: the micro-op walks, faults or does the slow access.
+#
+# Native links: a block's static exit (JMP, Jcc either way, fall-through, CALL)
+# reads the block's link[idx] (set by run_loop under its chain rules) and a RET
+# probes run_loop's jump cache for the new EIP; when the successor has native
+# code and nothing asks run_loop to look (e_link_tail: stop request, interrupt
+# the guest can take, graveyard, CS limit, the budget c.nat_budget), the code
+# jumps straight into the successor's: c.beip is its EIP, c.nat_blk the block,
+# c.nat_chained the instructions retired before it, and the returned k counts in
+# c.nat_blk.  Only native code runs in between, and it never drops blocks,
+# changes the mode, IF or the TLB, so what run_loop checks between blocks holds.
+#
+# Scope today: 32-bit code (CS.D=1), no alignment checking (the mode bits say
+# so at compile time); data segments must be flat (checked at entry); no
+# prefixes.  See native_ok() for the instruction forms.
 
 cdef extern from "<sys/mman.h>" nogil:
     void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
@@ -77,6 +94,36 @@ ctypedef struct NatEmit:
     u32 o_seg
     u32 o_exitk
     u32 ram_size
+    int paging          # compiled for CR0.PG=1: memory operands probe the TLB
+    int counts          # r10/r11 count TLB read/write hits (added to c.tlb_hits on return)
+    u32 tlb_imask       # (c.tlb_mask << shift): the entry's byte offset from lin >> (12 - shift)
+    u32 tlb_shift       # log2(sizeof(TlbEntryC))
+    u32 o_tlbtab        # &c.tlb_tab[user] (user: the block's CPL is 3)
+    u32 o_hits
+    u32 o_addend        # offsets in TlbEntryC
+    size_t blk          # the BlockC* being compiled (its link[] is read at run time)
+    int links           # emit native links at the static exits
+    u32 o_budget
+    u32 o_chained
+    u32 o_natblk
+    u32 o_linkhits
+    u32 o_retlinkhits
+    u32 o_grave
+    u32 o_stop
+    u32 o_irq
+    u32 o_csbase
+    u32 o_jc
+    u32 o_jcepoch
+    u32 jc_mask
+    u32 jc_size
+    u32 oj_lin          # offsets in JcEntryC
+    u32 oj_mode
+    u32 oj_epoch
+    u32 oj_b
+    u32 mode            # the block's mode
+    u32 ob_link         # offsets in BlockC
+    u32 ob_native
+    u32 ob_ninsns
 
 
 cdef int native_init(CtxC* c, size_t size) noexcept nogil:
@@ -149,6 +196,9 @@ cdef inline u32 greg_disp(int r, int size) noexcept nogil:
 
 
 cdef inline void e_ret_k(NatEmit* e, u32 k) noexcept nogil:
+    if e.counts:
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 2, e.o_hits)       # add [rdi+tlb_hits[0]], r10
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 3, e.o_hits + 8)   # add [rdi+tlb_hits[1]], r11
     eb(e, 0xB8)          # mov eax, k
     ed(e, k)
     eb(e, 0xC3)          # ret
@@ -236,9 +286,119 @@ cdef inline void e_exit_k(NatEmit* e, u32 idx) noexcept nogil:
     ed(e, idx)
 
 
+cdef inline void e_jfix(NatEmit* e, u32* fx, int* nfx, int jcc) noexcept nogil:
+    # a forward jcc/jmp rel32 to a local label patched by e_jlabel
+    if jcc == 0xE9:
+        eb(e, 0xE9)
+    else:
+        eb(e, 0x0F)
+        eb(e, jcc & 0xFF)
+    fx[nfx[0]] = <u32>(e.p - e.start)
+    nfx[0] += 1
+    ed(e, 0)
+
+
+cdef inline void e_jlabel(NatEmit* e, u32* fx, int nfx) noexcept nogil:
+    cdef int j
+    cdef i32 rel
+    if e.err:
+        return
+    for j in range(nfx):
+        rel = <i32>((e.p - e.start) - (fx[j] + 4))
+        memcpy(e.start + fx[j], &rel, 4)
+
+
+cdef void e_link_tail(NatEmit* e, u32* fx, int* nfx, u32 n, int dyn, u32 delta) noexcept nogil:
+    # rax = the successor (BlockC*, or NULL): it needs native code, and nothing
+    # may ask the loop to look (no stop request, no interrupt the guest can take,
+    # no dropped blocks waiting, a 4 GiB CS); the budget (c.nat_budget) must cover
+    # its instructions.  Then c.nat_chained += n, c.beip = its EIP (beip + delta,
+    # or r9d when dyn), c.nat_blk = it, and jump into its code.
+    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC0)            # test rax, rax
+    e_jfix(e, fx, nfx, 0x0F84)                       # jz out
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x88); ed(e, e.ob_native)   # mov rcx, [rax+native]
+    eb(e, 0x48); eb(e, 0x85); eb(e, 0xC9)            # test rcx, rcx
+    e_jfix(e, fx, nfx, 0x0F84)                       # jz out
+    eb(e, 0x48); eb(e, 0x83); m_ctx(e, 7, e.o_grave); eb(e, 0)   # cmp qword [graveyard], 0
+    e_jfix(e, fx, nfx, 0x0F85)
+    eb(e, 0x83); m_ctx(e, 7, e.o_stop); eb(e, 0)     # cmp dword [stop_request], 0
+    e_jfix(e, fx, nfx, 0x0F85)
+    eb(e, 0x83); m_ctx(e, 7, e.o_irq); eb(e, 0)      # cmp dword [irq_line], 0
+    eb(e, 0x74); eb(e, 13)                           # je over the IF test (7 + 6 bytes)
+    eb(e, 0xF6); m_ctx(e, 0, e.o_ef + 1); eb(e, F_IF >> 8)   # test byte [eflags+1], IF
+    e_jfix(e, fx, nfx, 0x0F85)                       # jnz out
+    eb(e, 0x83); m_ctx(e, 7, e.o_cslim); eb(e, 0xFF) # cmp dword [cs.limit], -1
+    e_jfix(e, fx, nfx, 0x0F85)
+    eb(e, 0x8B); m_ctx(e, 2, e.o_budget)             # mov edx, [budget]
+    eb(e, 0x2B); eb(e, 0x90); ed(e, e.ob_ninsns)     # sub edx, [rax+ninsns]
+    e_jfix(e, fx, nfx, 0x0F82)                       # jb out
+    eb(e, 0x89); m_ctx(e, 2, e.o_budget)             # mov [budget], edx
+    eb(e, 0x81); m_ctx(e, 0, e.o_chained); ed(e, n)  # add dword [chained], n
+    if dyn:
+        eb(e, 0x44); eb(e, 0x89); m_ctx(e, 1, e.o_beip)       # mov [beip], r9d
+        eb(e, 0x48); eb(e, 0x83); m_ctx(e, 0, e.o_retlinkhits); eb(e, 1)   # add qword [ret_link_hits], 1
+    else:
+        eb(e, 0x81); m_ctx(e, 0, e.o_beip); ed(e, delta)      # add dword [beip], delta
+        eb(e, 0x48); eb(e, 0x83); m_ctx(e, 0, e.o_linkhits); eb(e, 1)       # add qword [link_hits], 1
+    eb(e, 0x48); eb(e, 0x89); m_ctx(e, 0, e.o_natblk)        # mov [nat_blk], rax
+    if e.counts:
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 2, e.o_hits)       # add [tlb_hits[0]], r10
+        eb(e, 0x4C); eb(e, 0x01); m_ctx(e, 3, e.o_hits + 8)   # add [tlb_hits[1]], r11
+    eb(e, 0xFF); eb(e, 0xE1)                         # jmp rcx
+
+
+cdef void e_link(NatEmit* e, u32 idx, u32 delta, u32 n) noexcept nogil:
+    """A native link at static exit idx (the guest flags already synced): when
+    the block's link[idx] (set by run_loop under its chain rules: same page, same
+    mode; cleared when the successor is dropped) has native code, and nothing
+    asks the loop to look (e_link_tail), jump into its code.  Else fall through
+    to the exit to run_loop."""
+    cdef u32 fx[12]
+    cdef int nfx = 0
+    cdef u64 a
+    if not e.links:
+        return
+    a = <u64>e.blk + e.ob_link + 8 * idx
+    eb(e, 0x48); eb(e, 0xB8)                         # mov rax, &b.link[idx]
+    ed(e, <u32>a); ed(e, <u32>(a >> 32))
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x00)            # mov rax, [rax]
+    e_link_tail(e, fx, &nfx, n, 0, delta)
+    e_jlabel(e, fx, nfx)
+
+
+cdef void e_link_ret(NatEmit* e, u32 n) noexcept nogil:
+    """The same after a RET (eax = the new EIP, already in c.cpu.eip): the
+    successor comes from run_loop's jump cache (valid while its epoch is
+    c.jc_epoch, for this linear EIP and the block's mode), as run_loop finds it."""
+    cdef u32 fx[16]
+    cdef int nfx = 0
+    if not e.links:
+        return
+    eb(e, 0x41); eb(e, 0x89); eb(e, 0xC1)            # mov r9d, eax (the EIP)
+    eb(e, 0x3D); ed(e, 0xFFFFF000U)                  # cmp eax, 0xfffff000 (run_loop's overrun rule)
+    e_jfix(e, fx, &nfx, 0x0F87)                      # ja out
+    eb(e, 0x89); eb(e, 0xC1)                         # mov ecx, eax
+    eb(e, 0x03); m_ctx(e, 1, e.o_csbase)             # add ecx, [cs.base]: linear EIP
+    eb(e, 0x89); eb(e, 0xCA)                         # mov edx, ecx
+    eb(e, 0x81); eb(e, 0xE2); ed(e, e.jc_mask)       # and edx, jc mask
+    eb(e, 0x69); eb(e, 0xD2); ed(e, e.jc_size)       # imul edx, edx, sizeof(JcEntryC)
+    eb(e, 0x48); eb(e, 0x03); m_ctx(e, 2, e.o_jc)    # add rdx, [c.jc]
+    eb(e, 0x3B); eb(e, 0x4A); eb(e, e.oj_lin)        # cmp ecx, [rdx+lin]
+    e_jfix(e, fx, &nfx, 0x0F85)
+    eb(e, 0x81); eb(e, 0x7A); eb(e, e.oj_mode); ed(e, e.mode)   # cmp dword [rdx+mode], mode
+    e_jfix(e, fx, &nfx, 0x0F85)
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x4A); eb(e, e.oj_epoch)    # mov rcx, [rdx+epoch]
+    eb(e, 0x48); eb(e, 0x3B); m_ctx(e, 1, e.o_jcepoch)          # cmp rcx, [c.jc_epoch]
+    e_jfix(e, fx, &nfx, 0x0F85)
+    eb(e, 0x48); eb(e, 0x8B); eb(e, 0x42); eb(e, e.oj_b)        # mov rax, [rdx+b]
+    e_link_tail(e, fx, &nfx, n, 1, 0)
+    e_jlabel(e, fx, nfx)
+
+
 cdef void e_exit(NatEmit* e, u32 delta, u32 n, u32 idx) noexcept nogil:
     # leave the block through static exit idx: EIP = block EIP + delta, n instructions done
     e_sync(e)
+    e_link(e, idx, delta, n)
     e_exit_k(e, idx)
     eb(e, 0x8B)                          # mov eax, [rdi+beip]
     m_ctx(e, 0, e.o_beip)
@@ -271,9 +431,37 @@ cdef void e_ea(NatEmit* e, InsnC* d) noexcept nogil:
         ed(e, d.disp)
 
 
+cdef void e_probe(NatEmit* e, int size, int write, u32 k) noexcept nogil:
+    # Paging on: the software TLB's fast path inline, as rptr()/wptr() take it.
+    # The entry of the access's first byte (r9 = the table of the block's
+    # privilege) must have its read (write) tag equal to the page of the access's
+    # last byte: a hit, on one page (a fast write tag never names a page holding
+    # translated code, nor a page outside RAM: tlb.pxi).  Then rsi = the entry's
+    # addend, so that [rsi + rdx] is the host address.  Else return k: the
+    # micro-op walks, faults (#PF with CR2) or fills the TLB.
+    eb(e, 0x89); eb(e, 0xD0)                         # mov eax, edx
+    eb(e, 0xC1); eb(e, 0xE8); eb(e, 12 - e.tlb_shift)  # shr eax, 12 - shift
+    eb(e, 0x25); ed(e, e.tlb_imask)                  # and eax, mask << shift
+    if size > 1:
+        eb(e, 0x8D); eb(e, 0x4A); eb(e, size - 1)    # lea ecx, [rdx+size-1]
+    else:
+        eb(e, 0x89); eb(e, 0xD1)                     # mov ecx, edx
+    eb(e, 0x81); eb(e, 0xE1); ed(e, 0xFFFFF000U)     # and ecx, ~0xfff
+    eb(e, 0x41); eb(e, 0x3B); eb(e, 0x4C); eb(e, 0x01); eb(e, 4 * write)  # cmp ecx, [r9+rax+tag]
+    e_bail(e, 0x0F85, k)                             # jne bail
+    eb(e, 0x49); eb(e, 0x8B); eb(e, 0x74); eb(e, 0x01); eb(e, e.o_addend)  # mov rsi, [r9+rax+addend]
+    if write:
+        eb(e, 0x4D); eb(e, 0x8D); eb(e, 0x5B); eb(e, 1)   # lea r11, [r11+1]: a write hit
+    else:
+        eb(e, 0x4D); eb(e, 0x8D); eb(e, 0x52); eb(e, 1)   # lea r10, [r10+1]: a read hit
+
+
 cdef void e_check(NatEmit* e, int size, int write, u32 k) noexcept nogil:
     # the access of size bytes at edx must lie in RAM (and, for a write, on pages
     # without translated code): else return k, the micro-op does it
+    if e.paging:
+        e_probe(e, size, write, k)
+        return
     eb(e, 0x81); eb(e, 0xFA)             # cmp edx, ram_size - size
     ed(e, e.ram_size - <u32>size)
     e_bail(e, 0x0F87, k)                 # ja bail
@@ -454,6 +642,12 @@ cdef void e_insn(NatEmit* e, UopC* u, u32 k, u32 live_after) noexcept nogil:
         for i in range(d.nops):
             if d.ops[i].kind == OK_MEM:
                 e_check(e, d.ops[i].size, i == 0 and nat_writes_mem(d), k)
+        if e.paging and k0 == OK_MEM and (op == OP_INC or op == OP_DEC or op == OP_NEG or op == OP_NOT or
+                                          (size == 1 and op >= OP_ADD and op < OP_CMP)):
+            # the micro-ops do these read-modify-writes as a read then a write (a
+            # read hit and a write hit; the 32-bit ALU forms' fast handlers take
+            # one write hit): the TLB counters stay the same whichever runs them
+            eb(e, 0x4D); eb(e, 0x8D); eb(e, 0x52); eb(e, 1)   # lea r10, [r10+1]
         e.hv = 0
     if r:
         e_need(e, r)
@@ -561,9 +755,10 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     cdef int s
     cdef i32 rel
     cdef bint ends_jump
+    cdef TlbEntryC* te
     b.native = NULL
-    if c.nat_buf == NULL or (b.mode & 0x31) != 1:
-        return      # 16-bit code, paging or alignment checks: micro-ops only
+    if c.nat_buf == NULL or (b.mode & 0x21) != 1:
+        return      # 16-bit code or alignment checks: micro-ops only
     if c.nat_size - c.nat_used < NAT_BLOCK_ROOM:
         c.nat_full = 1
         return
@@ -610,14 +805,58 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     e.o_seg = <u32>(<char*>&c.cpu.seg[0] - <char*>c)
     e.o_exitk = <u32>(<char*>&c.exit_k - <char*>c)
     e.ram_size = c.ram_size
+    e.paging = (b.mode >> 4) & 1
+    e.counts = 0
+    e.tlb_shift = 0
+    while (1u << e.tlb_shift) < sizeof(TlbEntryC):
+        e.tlb_shift += 1
+    te = c.tlb
+    e.o_addend = <u32>(<char*>&te.addend - <char*>te)
+    if e.paging and mems and ((1u << e.tlb_shift) != sizeof(TlbEntryC) or e.tlb_shift > 12 or
+                              e.o_addend > 127 or c.tlb_mask > (0xFFFFFFFFU >> e.tlb_shift)):
+        free(e)
+        return
+    e.tlb_imask = c.tlb_mask << e.tlb_shift
+    # the block's privilege is part of its mode (bits 1-2: CPL): CPL 3 uses the user table
+    e.o_tlbtab = <u32>(<char*>&c.tlb_tab[1 if ((b.mode >> 1) & 3) == 3 else 0] - <char*>c)
+    e.o_hits = <u32>(<char*>&c.tlb_hits[0] - <char*>c)
+    e.blk = <size_t>b
+    e.links = 1
+    e.o_budget = <u32>(<char*>&c.nat_budget - <char*>c)
+    e.o_chained = <u32>(<char*>&c.nat_chained - <char*>c)
+    e.o_natblk = <u32>(<char*>&c.nat_blk - <char*>c)
+    e.o_linkhits = <u32>(<char*>&c.nat_link_hits - <char*>c)
+    e.o_retlinkhits = <u32>(<char*>&c.nat_ret_link_hits - <char*>c)
+    e.o_grave = <u32>(<char*>&c.graveyard - <char*>c)
+    e.o_stop = <u32>(<char*>&c.stop_request - <char*>c)
+    e.o_irq = <u32>(<char*>&c.irq_line - <char*>c)
+    e.o_csbase = <u32>(<char*>&c.cpu.seg[S_CS].base - <char*>c)
+    e.o_jc = <u32>(<char*>&c.jc - <char*>c)
+    e.o_jcepoch = <u32>(<char*>&c.jc_epoch - <char*>c)
+    e.jc_mask = (1 << JC_BITS) - 1
+    e.jc_size = sizeof(JcEntryC)
+    e.oj_lin = <u32>(<char*>&c.jc[0].lin - <char*>&c.jc[0])
+    e.oj_mode = <u32>(<char*>&c.jc[0].mode - <char*>&c.jc[0])
+    e.oj_epoch = <u32>(<char*>&c.jc[0].epoch - <char*>&c.jc[0])
+    e.oj_b = <u32>(<char*>&c.jc[0].b - <char*>&c.jc[0])
+    e.mode = b.mode
+    e.ob_link = <u32>(<char*>&b.link[0] - <char*>b)
+    e.ob_native = <u32>(<char*>&b.native - <char*>b)
+    e.ob_ninsns = <u32>(<char*>&b.ninsns - <char*>b)
     lu = &b.uops[nb - 1]
     ends_jump = n == nb and (lu.d.op == OP_JCC or lu.d.op == OP_JMP or lu.d.op == OP_CALL or
                              lu.d.op == OP_RET)
     # entry: the run-time conditions of the whole native part, else all micro-ops
-    if mems:
+    if mems and e.paging:
+        eb(e, 0x4C); eb(e, 0x8B); m_ctx(e, 1, e.o_tlbtab)       # mov r9, [rdi+tlb_tab[user]]
+        eb(e, 0x45); eb(e, 0x31); eb(e, 0xD2)                   # xor r10d, r10d
+        eb(e, 0x45); eb(e, 0x31); eb(e, 0xDB)                   # xor r11d, r11d
+        e.counts = 1
+    elif mems:
         eb(e, 0x48); eb(e, 0x8B); m_ctx(e, 6, e.o_ram)          # mov rsi, [rdi+ram]
         if stores:
             eb(e, 0x4C); eb(e, 0x8B); m_ctx(e, 0, e.o_cmap)     # mov r8, [rdi+code_map]
+    if mems:
         for s in range(6):
             if segs & (1u << s):
                 eb(e, 0xF6)                                     # test byte [seg.flags], SF_FLAT
@@ -656,6 +895,7 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
         eb(e, 0x8D); eb(e, 0x80); ed(e, lu.d.ops[0].imm) # lea eax, [rax+rel]
         eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_link(e, 0, lu.eoff + lu.d.len + lu.d.ops[0].imm, nb)
         e_exit_k(e, 0)                                   # chained like a JMP
         e_ret_k(e, nb)
     elif lu.d.op == OP_RET:
@@ -666,6 +906,7 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
         eb(e, 0x8D); eb(e, 0x52); eb(e, 4)               # lea edx, [rdx+4]
         eb(e, 0x89); eb(e, 0x57); eb(e, 16)              # mov [rdi+esp], edx
         eb(e, 0x89); m_ctx(e, 0, e.o_eip)                # mov [rdi+eip], eax
+        e_link_ret(e, nb)
         e_ret_k(e, nb)
     elif lu.d.op == OP_JCC:
         e_need(e, cc_reads(lu.d.cc))
@@ -699,5 +940,6 @@ cdef void native_compile(CtxC* c, BlockC* b) noexcept nogil:
     c.nat_used += <size_t>(e.p - e.start)
     c.nat_used = (c.nat_used + 15) & ~(<size_t>15)
     c.nat_blocks += 1
+    c.nat_paged_blocks += e.paging
     c.nat_insns_compiled += n
     free(e)
