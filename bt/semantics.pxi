@@ -444,6 +444,47 @@ cdef inline void areg_add(CtxC* c, int r, int asz, u32 d) noexcept nogil:
         c.cpu.regs[r] = (c.cpu.regs[r] & 0xFFFF0000U) | ((c.cpu.regs[r] + d) & 0xFFFF)
 
 
+cdef u32 rep_bulk(CtxC* c, int op, int size, int src) noexcept nogil:
+    """REP MOVS/STOS forward with 32-bit addresses: as many whole elements as
+    fit in the current page of EDI (and of ESI) in one go, when rptr/wptr give
+    host pointers for the whole run (flat segments, RAM, a TLB hit, no page with
+    translated code, so nothing can fault, trap or modify code in between) and
+    the source and destination do not overlap.  Returns the elements done (0:
+    take one element the ordinary way, which walks, faults or invalidates)."""
+    cdef u32 edi = c.cpu.regs[7], esi = c.cpu.regs[6], n = c.cpu.regs[1], room, i, v
+    cdef u32 nb
+    cdef u8* dp
+    cdef u8* sp
+    room = (0x1000 - (edi & 0xFFF)) // <u32>size
+    if op == OP_MOVS and (0x1000 - (esi & 0xFFF)) // <u32>size < room:
+        room = (0x1000 - (esi & 0xFFF)) // <u32>size
+    if n > room:
+        n = room
+    if n < 2:
+        return 0
+    nb = n * <u32>size
+    dp = wptr(c, S_ES, edi, nb)
+    if dp == NULL:
+        return 0
+    if op == OP_MOVS:
+        sp = rptr(c, src, esi, nb)
+        if sp == NULL or (sp < dp + nb and dp < sp + nb):
+            return 0
+        memcpy(dp, sp, nb)
+        c.cpu.regs[6] = esi + nb
+    elif size == 1:
+        memset(dp, c.cpu.regs[0] & 0xFF, nb)
+    else:
+        v = c.cpu.regs[0]
+        i = 0
+        while i < nb:
+            memcpy(dp + i, &v, size)
+            i += size
+    c.cpu.regs[7] = edi + nb
+    c.cpu.regs[1] -= n
+    return n
+
+
 cdef int do_string(CtxC* c, UopC* u) noexcept nogil:
     """MOVS CMPS SCAS LODS STOS, with REP/REPE/REPNE. Each iteration commits
     ESI/EDI/ECX, so a fault mid-way leaves them as the hardware does and the
@@ -456,9 +497,13 @@ cdef int do_string(CtxC* c, UopC* u) noexcept nogil:
     cdef u32 delta = <u32>(-size) if (c.cpu.eflags & F_DF) else <u32>size
     cdef u32 a, b
     cdef int st
+    cdef bint bulk = rep and (op == OP_MOVS or op == OP_STOS) and asz == 4 and \
+        not (c.cpu.eflags & F_DF) and not c.ac_on
     while True:
         if rep and areg(c, 1, asz) == 0:
             return 0
+        if bulk and rep_bulk(c, op, size, src):
+            continue
         if op == OP_MOVS:
             st = rd(c, src, areg(c, 6, asz), size, &a)
             if st:
