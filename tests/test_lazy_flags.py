@@ -14,6 +14,7 @@ import pytest
 from bt import STRATEGIES, ExitKind, Machine
 from oracle import ARITH, CODE, DATA, Runner, State, STACK_TOP, REGS, asm, run_unicorn
 from sysguest import Sys, REC, SMALL0, handler
+from test_idt import FakePic
 
 CCS = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
 
@@ -246,16 +247,6 @@ def test_intercepted_fault_right_after_a_lazy_op(strategy, case):
     ex = s.run()
     assert ex.kind == ExitKind.EXCEPTION and ex.vector == 13
     assert s.m.cpu.eflags & ARITH == want
-
-
-class FakePic:
-    def __init__(self, m, vector):
-        self.m, self.vector, self.acks = m, vector, 0
-
-    def ack(self):
-        self.acks += 1
-        self.m.core.irq_line = 0
-        return self.vector
 
 
 class Mmio:

@@ -10,7 +10,7 @@ import time
 from bt import ExitKind, Machine
 from bt.devices.platform import add_pc_devices
 from oracle import asm
-from test_pc_devices import _flat_pm_tables
+from test_pc_devices import _flat_pm_tables, pic_pit_irq0
 
 
 def nat(m):
@@ -61,22 +61,7 @@ def test_timer_interrupts_in_a_linked_native_loop():
         """, addr=0x2000))
         _flat_pm_tables(m, {0x20: 0x2000})
         m.mem.write(0x1000, asm(f"""
-            mov al, 0x11
-            out 0x20, al
-            mov al, 0x20
-            out 0x21, al
-            mov al, 0x04
-            out 0x21, al
-            mov al, 0x01
-            out 0x21, al
-            mov al, 0xFE
-            out 0x21, al
-            mov al, 0x34
-            out 0x43, al
-            mov al, {N & 0xFF}
-            out 0x40, al
-            mov al, {N >> 8}
-            out 0x40, al
+            {pic_pit_irq0(N)}
             xor ebx, ebx
             sti
         spin:

@@ -1114,6 +1114,29 @@ def test_pit_stepping_deadline_to_deadline_loses_nothing():
     assert pic.irq_counts == {0: 500}
 
 
+def pic_pit_irq0(n):
+    """Guest code: the master PIC initialised (vectors 0x20-0x27, only IRQ 0
+    unmasked) and PIT counter 0 in mode 2 with reload value n."""
+    return f"""
+        mov al, 0x11
+        out 0x20, al
+        mov al, 0x20
+        out 0x21, al
+        mov al, 0x04
+        out 0x21, al
+        mov al, 0x01
+        out 0x21, al
+        mov al, 0xFE
+        out 0x21, al
+        mov al, 0x34
+        out 0x43, al
+        mov al, {n & 0xFF}
+        out 0x40, al
+        mov al, {n >> 8}
+        out 0x40, al
+"""
+
+
 def _flat_pm_tables(m, handlers):
     """A flat GDT (0x08 code, 0x10 data) and an IDT of 32-bit interrupt gates."""
     gdt = bytes(8) + bytes.fromhex("ffff0000009acf00") + bytes.fromhex("ffff00000092cf00")
@@ -1145,22 +1168,7 @@ def run_pit_guest(strategy):
     """, addr=handler))
     _flat_pm_tables(m, {0x20: handler})
     m.mem.write(0x1000, asm(f"""
-        mov al, 0x11
-        out 0x20, al
-        mov al, 0x20
-        out 0x21, al
-        mov al, 0x04
-        out 0x21, al
-        mov al, 0x01
-        out 0x21, al
-        mov al, 0xFE
-        out 0x21, al
-        mov al, 0x34
-        out 0x43, al
-        mov al, {N & 0xFF}
-        out 0x40, al
-        mov al, {N >> 8}
-        out 0x40, al
+        {pic_pit_irq0(N)}
         sti
     wait:
         hlt
@@ -1204,22 +1212,7 @@ def test_snapshot_in_the_middle_of_timer_interrupts(strategy):
     """, addr=0x2000))
     _flat_pm_tables(m, {0x20: 0x2000})
     m.mem.write(0x1000, asm(f"""
-        mov al, 0x11
-        out 0x20, al
-        mov al, 0x20
-        out 0x21, al
-        mov al, 0x04
-        out 0x21, al
-        mov al, 0x01
-        out 0x21, al
-        mov al, 0xFE
-        out 0x21, al
-        mov al, 0x34
-        out 0x43, al
-        mov al, {N & 0xFF}
-        out 0x40, al
-        mov al, {N >> 8}
-        out 0x40, al
+        {pic_pit_irq0(N)}
         sti
     wait:
         hlt
