@@ -46,8 +46,12 @@ class BuildExt(build_ext):
 
 common = dict(
     include_dirs=[numpy.get_include(), CS_INC, "bt"],
+    # (the growth limits let GCC inline the small helpers -- rptr, wptr, lazy_cond --
+    # into the one large function of micro-op handlers, run_uops: measured +20-30 %)
     extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wno-unused-function",
-                        "-Wno-unreachable-code", "-Wno-unused-variable"],
+                        "-Wno-unreachable-code", "-Wno-unused-variable",
+                        "--param", "large-function-growth=1000",
+                        "--param", "inline-unit-growth=200"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 

@@ -128,3 +128,43 @@ def test_cache_stays_bounded_under_code_churn(strategy):
     assert peak <= 100
     if strategy != "interp":
         assert m.stats["cache_flushes"] >= 3000 // 100
+
+
+def test_exact_budgets_through_linked_blocks():
+    # run_uops follows links without going back to run_loop: every budget must
+    # still stop on the exact instruction, with the state interp has there
+    src = """
+        mov ecx, 300
+    l:  test ecx, 1
+        jz even
+        add eax, ecx
+        jmp next
+    even:
+        sub ebx, ecx
+    next:
+        test ecx, 2
+        jnz skip
+        xor edx, eax
+    skip:
+        call f
+        dec ecx
+        jnz l
+        hlt
+    f:  add esi, 3
+        ret
+    """
+    import random
+    rng = random.Random(7)
+    chunks = [rng.randint(1, 23) for _ in range(400)]
+    runs = {}
+    for s in ("interp", "block", "chain"):
+        m = machine(src, strategy=s)
+        trace = []
+        for k in chunks:
+            ex = m.run(max_insns=k)
+            trace.append((ex.kind, m.cpu.state, m.stats["insns"]))
+            if ex.kind == ExitKind.HLT:
+                break
+        runs[s] = trace
+    assert runs["interp"] == runs["block"] == runs["chain"]
+    assert runs["chain"][-1][0] == ExitKind.HLT
