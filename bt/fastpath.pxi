@@ -225,7 +225,8 @@ cdef void select_handler(CtxC* c, UopC* u) noexcept nogil:
 # every handler (GCC's labels as values: each handler's jump gets its own branch
 # history, where a single switch jump mispredicts whenever the next handler
 # differs from the last one seen there).  Under `chain` it also follows a block's
-# static exit straight into its linked successor, without going back to
+# static exit straight into its linked successor, and a near RET or JMP/CALL r/m
+# into the block the jump cache has for its target, without going back to
 # run_loop, as long as nothing asks for the loop's attention (exit_request).
 # Cython has no goto: the labels and jumps are the C macros below.
 
@@ -272,8 +273,9 @@ cdef int run_uops(CtxC* c, BlockC* blk, u32 i, u32 n, u64 left, int chain) noexc
     """Run micro-ops i .. n-1 of block blk.  Returns the status of the micro-op
     that stopped the run, or ST_OK; c.ru_i is then as for a loop over the
     micro-ops: the index of that micro-op, or the number run.  With chain set
-    (the whole block, CS flat 32-bit, `chain` strategy) a static exit with a link
-    goes on into the successor, within `left` instructions: c.ru_blk is the block
+    (the whole block, CS flat 32-bit, `chain` strategy) a static exit with a link,
+    or a near RET or JMP/CALL r/m whose target the jump cache holds, goes on into
+    the next block, within `left` instructions: c.ru_blk is the block
     the run ended in (c.beip its EIP), and c.ru_chained (also added to c.insns)
     counts the instructions of the blocks completed before it.
     (Results go through c, not pointers: the caller's locals stay in registers.)
@@ -284,6 +286,7 @@ cdef int run_uops(CtxC* c, BlockC* blk, u32 i, u32 n, u64 left, int chain) noexc
     cdef int st = ST_OK
     cdef u8* hp
     cdef BlockC* nb
+    cdef JcEntryC* e
     cdef UopC* u
     cdef UopC* end
     cdef void** tab = handler_tab
@@ -768,22 +771,33 @@ cdef int run_uops(CtxC* c, BlockC* blk, u32 i, u32 n, u64 left, int chain) noexc
                 # (chain is only set for a whole block: u == end)
                 c.cpu.eip = c.beip + u[-1].eoff + u[-1].d.len
                 k = 1
+        nb = NULL
         if k != 2:
             nb = blk.link[k]
-            if nb != NULL and done + blk.ninsns + nb.ninsns <= left and not exit_request(c) \
-                    and c.cpu.eip <= 0xFFFFF000U:
-                # (a flat 32-bit CS: only a block at the top of 4 GiB could overrun it)
-                done += blk.ninsns
-                c.insns += blk.ninsns
+        elif st == ST_JUMP and u + 1 == end and \
+                (u.d.op == OP_RET or u.d.op == OP_JMP_IND or u.d.op == OP_CALL_IND):
+            # an indirect near transfer (same mode): the jump cache, as in run_loop
+            t = c.cpu.seg[S_CS].base + c.cpu.eip
+            e = &c.jc[t & ((1 << JC_BITS) - 1)]
+            if e.epoch == c.jc_epoch and e.lin == t and e.mode == blk.mode:
+                nb = e.b
+        if nb != NULL and done + blk.ninsns + nb.ninsns <= left and not exit_request(c) \
+                and c.cpu.eip <= 0xFFFFF000U:
+            # (a flat 32-bit CS: only a block at the top of 4 GiB could overrun it)
+            done += blk.ninsns
+            c.insns += blk.ninsns
+            if k != 2:
                 c.chain_hits += 1
-                blk = nb
-                c.beip = c.cpu.eip
-                c.cur_uops = blk.uops
-                c.exit_k = 2
-                u = blk.uops
-                end = u + blk.ninsns
-                st = ST_OK
-                BT_DISPATCH(tab, u)
+            else:
+                c.jc_hits += 1
+            blk = nb
+            c.beip = c.cpu.eip
+            c.cur_uops = blk.uops
+            c.exit_k = 2
+            u = blk.uops
+            end = u + blk.ninsns
+            st = ST_OK
+            BT_DISPATCH(tab, u)
     c.ru_blk = blk
     c.ru_i = <u32>(u - blk.uops)
     c.ru_chained = done

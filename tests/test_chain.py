@@ -131,8 +131,9 @@ def test_cache_stays_bounded_under_code_churn(strategy):
 
 
 def test_exact_budgets_through_linked_blocks():
-    # run_uops follows links without going back to run_loop: every budget must
-    # still stop on the exact instruction, with the state interp has there
+    # run_uops follows links, and RET / JMP r/m through the jump cache, without
+    # going back to run_loop: every budget must still stop on the exact
+    # instruction, with the state interp has there
     src = """
         mov ecx, 300
     l:  test ecx, 1
@@ -147,11 +148,15 @@ def test_exact_budgets_through_linked_blocks():
         xor edx, eax
     skip:
         call f
+        call g
         dec ecx
         jnz l
         hlt
     f:  add esi, 3
         ret
+    g:  pop edx
+        add edi, ecx
+        jmp edx
     """
     import random
     rng = random.Random(7)
