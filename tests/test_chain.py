@@ -173,3 +173,23 @@ def test_exact_budgets_through_linked_blocks():
         runs[s] = trace
     assert runs["interp"] == runs["block"] == runs["chain"]
     assert runs["chain"][-1][0] == ExitKind.HLT
+
+
+def test_returns_to_addresses_that_share_a_jump_cache_slot():
+    # f returns alternately to 0x4105 and 0x5105: one direct-mapped jump-cache
+    # slot (linear EIP & 0xFFF) for both; the RET, followed inside the threaded
+    # handlers, must check the whole address and never enter the other block
+    out = []
+    for s in ("interp", "chain"):
+        m = Machine(ram_size=1 << 20, strategy=s)
+        m.mem.write(0x1000, asm("mov ecx, 300\n l: call 0x4100\n call 0x5100\n dec ecx\n"
+                                " jnz l\n hlt", 32, 0x1000))
+        m.mem.write(0x4100, asm("call 0x6000\n add eax, 1\n ret", 32, 0x4100))
+        m.mem.write(0x5100, asm("call 0x6000\n add ebx, 1\n ret", 32, 0x5100))
+        m.mem.write(0x6000, asm("add edx, 1\n ret", 32, 0x6000))
+        m.cpu.eip = 0x1000
+        m.cpu.esp = 0x8000
+        assert m.run().kind == ExitKind.HLT
+        out.append((m.cpu.state, m.stats["insns"]))
+    assert out[0] == out[1]
+    assert (m.cpu.eax, m.cpu.ebx, m.cpu.edx) == (300, 300, 600)
