@@ -122,6 +122,9 @@ ctypedef struct CtxC:
     u32 ea                # effective address of the current micro-op
     UopC* cur_uops
     int smc               # a store hit translated code: leave the block
+    BlockC* ru_blk        # run_uops' results (fastpath.pxi)
+    u32 ru_i
+    u64 ru_chained
     int exit_k            # the static exit (0 taken/target, 1 fall-through) the block's
                           # last uop took; 2: none (reset at every block entry)
     int mode_dirty        # CR0/CR4 changed
@@ -267,6 +270,7 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
     cdef u32 eip, lin, pa, mode, i, n, d, prev_lin = 0
     cdef int st, r, k, prev_k = 0, chain = c.strategy >= STRAT_CHAIN
     cdef int native = c.strategy == STRAT_NATIVE
+    cdef int chain_inner          # run_uops may follow links (flat 32-bit CS)
     cdef u32 nk
     cdef u32 single
     while True:
@@ -286,6 +290,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
         eip = c.cpu.eip
         lin = cs.base + eip
         c.ipmask = 0xFFFFFFFFU if (cs.flags & SF_BIG) else 0xFFFF
+        chain_inner = c.strategy == STRAT_CHAIN and cs.limit == 0xFFFFFFFFU and \
+            c.ipmask == 0xFFFFFFFFU
         st = 0
         if nb != NULL:
             b = nb
@@ -413,13 +419,15 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
                     c.nat_partial += 1
                     i = nk
             if st == ST_OK:
-                while i < n:
-                    st = exec_fast(c, &b.uops[i])
-                    if st != ST_OK:
-                        break
-                    i += 1
-                    if c.smc:
-                        break
+                # (under `chain` it may go on into linked blocks: b is then the
+                # last one, c.beip its EIP)
+                st = run_uops(c, b, i, n, left, chain_inner and not single)
+                i = c.ru_i
+                if c.ru_chained:
+                    left -= c.ru_chained
+                    b = c.ru_blk
+                    eip = c.beip
+                    lin = cs.base + eip
                 if native:
                     materialize(c)
         else:
@@ -492,6 +500,8 @@ cdef int run_loop(CtxC* c, u64 budget) noexcept nogil:
 
 
 # ---------------------------------------------------------------- Python side
+
+run_uops(NULL, NULL, 0, 0, 0, 0)     # the table of handler addresses
 
 _TSC_PER_NS = None
 

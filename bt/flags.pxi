@@ -142,6 +142,13 @@ cdef void _init_cond_mask():
 _init_cond_mask()
 
 
+cdef inline bint cond_sub(int cc, u32 a, u32 b, u32 r) noexcept nogil:
+    """Condition cc (not PF) after a - b = r: the usual CMP + Jcc, small enough
+    for GCC to inline into the Jcc handler."""
+    return (cond_mask[cc] >> ((a < b) | ((((a ^ b) & (a ^ r)) >> 31) << 3) |
+                              ((r == 0) << 1) | ((r >> 31) << 2))) & 1
+
+
 cdef inline bint lazy_cond(CtxC* c, int cc) noexcept nogil:
     """Condition cc (the Jcc/SETcc/CMOVcc encoding) from the lazy state: CF ZF
     SF OF straight from the operands, then a table (no branch on cc)."""
@@ -150,7 +157,7 @@ cdef inline bint lazy_cond(CtxC* c, int cc) noexcept nogil:
     if (cc >> 1) == 5:
         return ((lazy_flags(c) >> 2) & 1) != <u32>(cc & 1)     # PF
     if op == CC_SUB:
-        i = (a < b) | ((((a ^ b) & (a ^ r)) >> 31) << 3)
+        return cond_sub(cc, a, b, r)
     else:
         if op == CC_ADD:
             i = (r < a) | ((((a ^ r) & (b ^ r)) >> 31) << 3)

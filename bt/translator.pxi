@@ -82,7 +82,7 @@ cdef void kill_dead_flags(BlockC* b) noexcept nogil:
         w = 0
         r = 0
         dead = -1
-        if h == H_MOV_RR or h == H_MOV_RI or h == H_LEA:
+        if h == H_MOV_RR or h == H_MOV_RI or h == H_LEA or h == H_NOP_NF:
             pass
         elif h == H_ADD_RR or h == H_ADD_RI:
             w = F_ARITH
@@ -99,9 +99,11 @@ cdef void kill_dead_flags(BlockC* b) noexcept nogil:
         elif h == H_XOR_RR or h == H_XOR_RI:
             w = F_ARITH
             dead = H_XOR_NF
-        elif h == H_CMP_RR or h == H_CMP_RI or h == H_TEST_RR or h == H_TEST_RI:
+        elif h == H_CMP_RR or h == H_CMP_RI or h == H_TEST_RR or h == H_TEST_RI or h == H_CMP8:
             w = F_ARITH
             dead = H_NOP_NF
+        elif h == H_NEG_R:
+            w = F_ARITH
         elif h == H_INC_R:
             w = F_ARITH & ~F_CF
             dead = H_INC_NF

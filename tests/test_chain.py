@@ -128,3 +128,68 @@ def test_cache_stays_bounded_under_code_churn(strategy):
     assert peak <= 100
     if strategy != "interp":
         assert m.stats["cache_flushes"] >= 3000 // 100
+
+
+def test_exact_budgets_through_linked_blocks():
+    # run_uops follows links, and RET / JMP r/m through the jump cache, without
+    # going back to run_loop: every budget must still stop on the exact
+    # instruction, with the state interp has there
+    src = """
+        mov ecx, 300
+    l:  test ecx, 1
+        jz even
+        add eax, ecx
+        jmp next
+    even:
+        sub ebx, ecx
+    next:
+        test ecx, 2
+        jnz skip
+        xor edx, eax
+    skip:
+        call f
+        call g
+        dec ecx
+        jnz l
+        hlt
+    f:  add esi, 3
+        ret
+    g:  pop edx
+        add edi, ecx
+        jmp edx
+    """
+    import random
+    rng = random.Random(7)
+    chunks = [rng.randint(1, 23) for _ in range(400)]
+    runs = {}
+    for s in ("interp", "block", "chain"):
+        m = machine(src, strategy=s)
+        trace = []
+        for k in chunks:
+            ex = m.run(max_insns=k)
+            trace.append((ex.kind, m.cpu.state, m.stats["insns"]))
+            if ex.kind == ExitKind.HLT:
+                break
+        runs[s] = trace
+    assert runs["interp"] == runs["block"] == runs["chain"]
+    assert runs["chain"][-1][0] == ExitKind.HLT
+
+
+def test_returns_to_addresses_that_share_a_jump_cache_slot():
+    # f returns alternately to 0x4105 and 0x5105: one direct-mapped jump-cache
+    # slot (linear EIP & 0xFFF) for both; the RET, followed inside the threaded
+    # handlers, must check the whole address and never enter the other block
+    out = []
+    for s in ("interp", "chain"):
+        m = Machine(ram_size=1 << 20, strategy=s)
+        m.mem.write(0x1000, asm("mov ecx, 300\n l: call 0x4100\n call 0x5100\n dec ecx\n"
+                                " jnz l\n hlt", 32, 0x1000))
+        m.mem.write(0x4100, asm("call 0x6000\n add eax, 1\n ret", 32, 0x4100))
+        m.mem.write(0x5100, asm("call 0x6000\n add ebx, 1\n ret", 32, 0x5100))
+        m.mem.write(0x6000, asm("add edx, 1\n ret", 32, 0x6000))
+        m.cpu.eip = 0x1000
+        m.cpu.esp = 0x8000
+        assert m.run().kind == ExitKind.HLT
+        out.append((m.cpu.state, m.stats["insns"]))
+    assert out[0] == out[1]
+    assert (m.cpu.eax, m.cpu.ebx, m.cpu.edx) == (300, 300, 600)

@@ -63,3 +63,58 @@ def test_shift_flags_live_at_the_end_of_the_block(strategy, op, count):
         want = run_unicorn(code, st)
         got = run_bt(code, st, strategy)
         assert want.diff(got) == [], (strategy, op, count, seed)
+
+
+# NEG r32, CMP/TEST r8, SETcc r8, IMUL r32, r32 and the NOPs have their own
+# handlers; every flag they leave is read by a SETcc and compared
+PRODUCERS = ["neg eax", "neg ebp", "cmp bh, dl", "cmp ah, 0x7f", "cmp cl, 0x80",
+             "test ch, al", "test dh, 0x81", "imul esi, edi", "imul eax, eax"]
+CONDS = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
+
+
+@pytest.mark.parametrize("producer", PRODUCERS)
+def test_flag_producers_with_every_condition(strategy, producer):
+    # one block: the producer, then SETcc of each condition into a byte register
+    # (rotated through with XCHG-free moves so each result is kept)
+    lines = [producer]
+    for i, cc in enumerate(CONDS):
+        lines.append(f"set{cc} dl")
+        lines.append(f"mov byte ptr [ebx + {i}], dl")
+    lines.append("lea ecx, [ecx + 1]")
+    code = asm("\n".join(lines), addr=0x1000)
+    for seed in range(12):
+        st = state(seed)
+        if seed % 3 == 0:
+            st.regs["eax"] = st.regs["ebp"] = 0          # NEG 0: CF clear
+        if seed % 4 == 1:
+            st.regs["edx"] = (st.regs["edx"] & ~0xFF) | ((st.regs["ebx"] >> 8) & 0xFF)  # bh == dl
+        want = run_unicorn(code, st)
+        got = run_bt(code, st, strategy)
+        assert want.diff(got) == [], (strategy, producer, seed)
+
+
+@pytest.mark.parametrize("cc", CONDS)
+def test_jcc_after_byte_compare_and_neg(strategy, cc):
+    # the flags cross a block boundary: Jcc reads the lazy state of CMP r8 / NEG
+    code = asm(f"""
+        cmp al, bl
+        j{cc} a1
+        inc edi
+    a1: neg ecx
+        j{cc} a2
+        add edi, 2
+    a2: test ah, bh
+        j{cc} a3
+        add edi, 4
+    a3: .byte 0x0f, 0x1f, 0x84, 0x00, 0x78, 0x56, 0x34, 0x12
+        nop
+        lea esi, [esi + 1]
+    """, addr=0x1000)
+    # nop dword ptr [eax + eax*1 + 0x12345678], written as bytes: keystone makes
+    # it 0F 18 /4, a prefetch hint; the operand is never accessed
+    assert b"\x0f\x1f\x84\x00\x78\x56\x34\x12" in code
+    for seed in range(16):
+        st = state(seed)
+        want = run_unicorn(code, st)
+        got = run_bt(code, st, strategy)
+        assert want.diff(got) == [], (strategy, cc, seed)
