@@ -132,6 +132,19 @@ def test_stop_and_interrupt_reach_a_linked_loop(strategy):
         assert m.stats["insns"] < 1 << 31
 
 
+def run_with_patch(src, patch):
+    """src at 0x1000 and patch (code that rewrites src) at 0x3000, run to HLT under
+    interp, chain and native: [(state, insns, ebx)] in that order, and the
+    native machine."""
+    out = []
+    for s in ("interp", "chain", "native"):
+        m = machine(src, s)
+        m.mem.write(0x3000, patch)
+        assert m.run(max_insns=100_000).kind == ExitKind.HLT
+        out.append((m.cpu.state, m.stats["insns"], m.cpu.ebx))
+    return out, m
+
+
 def test_linked_successor_dropped_and_retranslated():
     # block A links to block B on the same page; code on another page patches
     # B's immediate every few passes (whole-page drops first, then, once the page
@@ -157,12 +170,7 @@ def test_linked_successor_dropped_and_retranslated():
     code = asm(src, addr=0x1000)
     imm_at = 0x1000 + code.index(bytes.fromhex("81c311111111")) + 2
     patch = asm(f"mov dword ptr [{imm_at:#x}], ecx\nret", addr=0x3000)
-    out = []
-    for s in ("interp", "chain", "native"):
-        m = machine(src, s)
-        m.mem.write(0x3000, patch)
-        assert m.run(max_insns=100_000).kind == ExitKind.HLT
-        out.append((m.cpu.state, m.stats["insns"], m.cpu.ebx))
+    out, m = run_with_patch(src, patch)
     assert out[0] == out[1] == out[2]
     # the guest's arithmetic: the immediate is 0x11111111 for 8 passes, then 8
     # passes with each patched value 192, 184, ..., 8
@@ -233,12 +241,7 @@ def test_ret_link_sees_a_rewritten_return_target():
     code = asm(src, addr=0x1000)
     at = 0x1000 + code.index(bytes.fromhex("83c301")) + 2      # add ebx, imm8: the imm8
     patch = asm(f"mov byte ptr [{at:#x}], cl\nret", addr=0x3000)
-    out = []
-    for s in ("interp", "chain", "native"):
-        m = machine(src, s)
-        m.mem.write(0x3000, patch)
-        assert m.run(max_insns=100_000).kind == ExitKind.HLT
-        out.append((m.cpu.state, m.stats["insns"]))
+    out, m = run_with_patch(src, patch)
     assert out[0] == out[1] == out[2]
     # the guest's arithmetic: 8 passes add 1, then 8 passes each add 32, 24, 16, 8
     assert m.cpu.ebx == 8 * 1 + 8 * (32 + 24 + 16 + 8)
